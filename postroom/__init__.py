@@ -1,0 +1,1 @@
+"""Postroom: shared system mailboxes for organizations."""
