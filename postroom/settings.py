@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "postroom.organizations",
     "postroom.crm",
     "postroom.mailboxes",
+    "postroom.messages",
     "postroom.sync",
     "postroom.web",
     "postroom.api",
