@@ -7,6 +7,7 @@ anything of acme's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -14,6 +15,12 @@ from django.test import Client
 from postroom.accounts.models import User
 from postroom.organizations.models import Organization, Role
 from tests.factories import make_org, make_role, make_user
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Real hashing costs ~0.3 s a user; the personas alone would make every test slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @dataclass

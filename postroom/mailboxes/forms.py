@@ -95,9 +95,15 @@ class MailboxForm(forms.ModelForm[Mailbox]):
             "process_type": forms.RadioSelect,
         }
 
-    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, organization: Organization, require_password: bool = True, **kwargs: Any
+    ) -> None:
+        """`require_password=False` lets a mailbox be saved without a password (config import creates
+        mailboxes whose password an admin sets afterwards); every other rule still applies.
+        """
         super().__init__(*args, **kwargs)
         self.organization = organization
+        self.require_password = require_password
         members = organization_users(organization)
         # Every choice is limited to this organization: a posted id from another one is invalid.
         self.fields["owner"].queryset = members  # type: ignore[attr-defined]
@@ -152,7 +158,7 @@ class MailboxForm(forms.ModelForm[Mailbox]):
         if data.get("imap_enabled") or data.get("smtp_enabled"):
             if not (data.get("username") or "").strip():
                 self.add_error("username", "Enter the user name the server expects.")
-            if not data.get("password") and not self.instance.has_password:
+            if self.require_password and not data.get("password") and not self.instance.has_password:
                 self.add_error("password", "Enter the password for this account.")
         self._clean_processing(data)
         return data

@@ -1,0 +1,57 @@
+"""The background worker: the Huey queue consumer (`huey.contrib.djhuey`, configured by settings.HUEY),
+with its scheduler for periodic tasks. `postroom worker` runs it alone; `postroom run` runs it in the main
+thread next to the web server.
+
+Stopping: SIGTERM stops gracefully (running tasks may finish, up to `SHUTDOWN_TIMEOUT` seconds); SIGINT
+(Ctrl+C) stops at once. Either way `run_worker` returns normally, so the process exits with code 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.utils.module_loading import autodiscover_modules
+
+SHUTDOWN_TIMEOUT = 30.0
+
+
+def queue() -> Any:
+    from huey.contrib.djhuey import HUEY
+
+    return HUEY
+
+
+def tasks_run_inline() -> bool:
+    """True when POSTROOM_QUEUE_IMMEDIATE is on: tasks run where they are enqueued, no consumer needed."""
+    return bool(queue().immediate)
+
+
+def run_worker(workers: int = 1) -> None:
+    """Consume the queue in this thread (the main thread: the consumer installs signal handlers) until
+    SIGTERM or SIGINT.
+    """
+    autodiscover_modules("tasks")  # every app's tasks.py registers its tasks and periodic tasks
+    consumer = queue().create_consumer(
+        workers=workers,
+        worker_type="thread",
+        periodic=True,
+        graceful_signal="TERM",
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        check_worker_health=True,
+    )
+    consumer.run()
+
+
+def wait_for_stop_signal() -> None:
+    """Block until SIGTERM or SIGINT (used instead of the consumer when tasks run inline)."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    while not stop.wait(0.5):
+        pass
