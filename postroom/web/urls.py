@@ -1,3 +1,73 @@
-from django.urls import URLPattern, URLResolver
+"""Every page of the web UI. Organization pages live under /o/<slug>/ and go through `org_view`."""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.contrib.auth import views as auth_views
+from django.urls import URLPattern, URLResolver, include, path
+
+from postroom.web.forms import EmailLoginForm
+from postroom.web.views import configuration, lead_sources, mailboxes, organizations, roles, tokens, users
+
+org_patterns: list[URLPattern | URLResolver] = [
+    path("", organizations.org_home, name="org-home"),
+    path("configuration/", configuration.configuration, name="configuration"),
+    path(
+        "configuration/general-setup/email-configuration/",
+        configuration.email_configuration,
+        name="email-configuration",
+    ),
+    path("configuration/lead-sources/", lead_sources.lead_source_list, name="lead-sources"),
+    path("configuration/lead-sources/add/", lead_sources.lead_source_add, name="lead-source-add"),
+    path(
+        "configuration/lead-sources/<int:source_id>/rename/",
+        lead_sources.lead_source_rename,
+        name="lead-source-rename",
+    ),
+    path(
+        "configuration/lead-sources/<int:source_id>/move/",
+        lead_sources.lead_source_move,
+        name="lead-source-move",
+    ),
+    path(
+        "configuration/lead-sources/<int:source_id>/retire/",
+        lead_sources.lead_source_retire,
+        name="lead-source-retire",
+    ),
+    path(
+        "configuration/lead-sources/<int:source_id>/restore/",
+        lead_sources.lead_source_restore,
+        name="lead-source-restore",
+    ),
+    path("mailboxes/new/", mailboxes.mailbox_new, name="mailbox-new"),
+    path("mailboxes/<int:mailbox_id>/", mailboxes.mailbox_edit, name="mailbox-edit"),
+    path("mailboxes/<int:mailbox_id>/delete/", mailboxes.mailbox_delete, name="mailbox-delete"),
+    path("roles/", roles.role_list, name="roles"),
+    path("roles/new/", roles.role_new, name="role-new"),
+    path("roles/<int:role_id>/", roles.role_edit, name="role-edit"),
+    path("roles/<int:role_id>/delete/", roles.role_delete, name="role-delete"),
+    path("users/", users.user_list, name="users"),
+    path("users/add/", users.user_add, name="user-add"),
+    path("users/<int:user_id>/", users.user_edit, name="user-edit"),
+    path("users/<int:user_id>/remove/", users.user_remove, name="user-remove"),
+]
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", organizations.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="postroom/login.html",
+            authentication_form=EmailLoginForm,
+            redirect_authenticated_user=True,
+            http_method_names=["get", "post", "options"],
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("organizations/", organizations.organization_list, name="organizations"),
+    path("organizations/new/", organizations.organization_new, name="organization-new"),
+    path("switch/", organizations.switch, name="switch"),
+    path("configuration/", configuration.global_configuration, name="global-configuration"),
+    path("account/tokens/", tokens.token_list, name="tokens"),
+    path("account/tokens/new/", tokens.token_create, name="token-create"),
+    path("account/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
+    path("o/<slug:slug>/", include(org_patterns)),
+]
