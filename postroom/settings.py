@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 
 from postroom.datadir import data_dir, secret_file
 
@@ -44,6 +45,9 @@ def envint(name: str, default: int) -> int:
 def envlist(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
+
+# Lets generic Django classes (ModelForm[Mailbox], QuerySet[...]) be subscripted at run time as in the types.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = data_dir()
@@ -135,6 +139,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request when it is missing
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -179,3 +184,9 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": envstr("POSTROOM_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Outbound connections to mail servers (M3, see postroom/sync/allowlist.py). POSTROOM_OUTBOUND_ALLOW: comma-
+# separated host names, IPs or CIDR networks, each optionally with :port; empty allows every target.
+# POSTROOM_EXTRA_CA_FILE: a PEM file of CA certificates trusted in addition to the system's (a private CA).
+POSTROOM_OUTBOUND_ALLOW = envlist("POSTROOM_OUTBOUND_ALLOW")
+POSTROOM_EXTRA_CA_FILE = envstr("POSTROOM_EXTRA_CA_FILE", "")

@@ -10,7 +10,7 @@ from postroom.accounts.models import ApiToken, User
 from postroom.organizations.models import Membership, Organization, Role
 from tests.conftest import Cast
 from tests.factories import PASSWORD, make_mailbox
-from tests.web_support import client_for, fast_password_hashing  # noqa: F401
+from tests.web_support import client_for
 
 
 def org_url(name: str, **kwargs: object) -> str:

@@ -7,7 +7,7 @@ from django.urls import reverse
 from postroom.organizations import config
 from postroom.organizations.models import ConfigValue
 from tests.conftest import Cast
-from tests.web_support import client_for, fast_password_hashing  # noqa: F401
+from tests.web_support import client_for
 
 INTERVAL = "email.sync_interval_minutes"
 

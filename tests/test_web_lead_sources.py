@@ -8,7 +8,7 @@ from postroom.crm.models import LeadSource
 from postroom.mailboxes.models import ProcessType
 from tests.conftest import Cast
 from tests.factories import make_lead_source, make_mailbox
-from tests.web_support import client_for, fast_password_hashing  # noqa: F401
+from tests.web_support import client_for
 
 HTMX = {"HX-Request": "true"}
 

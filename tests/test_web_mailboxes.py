@@ -14,7 +14,7 @@ from django.urls import reverse
 from postroom.mailboxes.models import Mailbox, ProcessType
 from tests.conftest import Cast
 from tests.factories import MAILBOX_PASSWORD, make_lead_source, make_mailbox, make_role, make_user
-from tests.web_support import client_for, fast_password_hashing, mailbox_form_data  # noqa: F401
+from tests.web_support import client_for, mailbox_form_data
 
 
 def new_url(cast: Cast) -> str:

@@ -18,7 +18,7 @@ from postroom.accounts.models import ApiToken, User
 from postroom.web import urls as web_urls
 from tests.conftest import Cast
 from tests.factories import PASSWORD, make_lead_source, make_mailbox, make_role
-from tests.web_support import client_for, fast_password_hashing, mailbox_form_data  # noqa: F401
+from tests.web_support import client_for, mailbox_form_data
 
 Ids = dict[str, int]
 

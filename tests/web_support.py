@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from django.test import Client
 
 from postroom.accounts.models import User
@@ -40,9 +39,3 @@ def client_for(user: User | None) -> Client:
     if user is not None:
         client.force_login(user)
     return client
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """The personas hash ten passwords per test; a fast hasher keeps the web tests quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
