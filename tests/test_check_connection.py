@@ -17,7 +17,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from postroom.mailboxes.models import Mailbox
 from postroom.sync.allowlist import parse_rule
-from postroom.sync.check import CheckResult, check_connection
+from postroom.sync.check import CheckResult, check_connection, imap_of
 from postroom.sync.folders import FolderNode, flatten
 from tests.conftest import Cast
 from tests.factories import make_mailbox
@@ -58,14 +58,14 @@ def with_smtp(mailbox: Mailbox, server: SmtpServer, encryption: str, **extra: An
 
 
 def nodes_by_name(result: CheckResult) -> dict[str, FolderNode]:
-    return {node.name: node for node in flatten(result.imap.folders)}
+    return {node.name: node for node in flatten(imap_of(result).folders)}
 
 
 def assert_failed(result: CheckResult, code: str, *words: str) -> None:
-    assert not result.imap.ok
-    assert result.imap.error_code == code, result.imap.error_message
+    assert not imap_of(result).ok
+    assert imap_of(result).error_code == code, imap_of(result).error_message
     for word in words:
-        assert word in result.imap.error_message
+        assert word in imap_of(result).error_message
 
 
 @pytest.mark.usefixtures("trust_test_ca")
@@ -79,9 +79,9 @@ def test_check_over_implicit_tls_returns_tree_with_kinds_nesting_and_decoded_nam
     result = check_connection(imap_mailbox(cast, dovecot, imap_user))
 
     assert result.ok, result.to_dict()
-    assert "IMAP4REV1" in result.imap.capabilities and "SPECIAL-USE" in result.imap.capabilities
+    assert "IMAP4REV1" in imap_of(result).capabilities and "SPECIAL-USE" in imap_of(result).capabilities
     nodes = nodes_by_name(result)
-    assert result.imap.folders[0].name == "INBOX"
+    assert imap_of(result).folders[0].name == "INBOX"
     assert {name: nodes[name].kind for name in ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive")} == {
         "INBOX": "inbox",
         "Sent": "sent",
@@ -109,7 +109,7 @@ def test_check_over_starttls_verifies_against_extra_ca(
 ) -> None:
     mailbox = imap_mailbox(cast, dovecot, imap_user, imap_port=dovecot.imap_port, imap_encryption="starttls")
     result = check_connection(mailbox)
-    assert result.imap.ok, result.imap.error_message
+    assert imap_of(result).ok, imap_of(result).error_message
     assert "Sent" in nodes_by_name(result)
 
 
@@ -133,7 +133,7 @@ def test_verification_off_connects_to_untrusted_server_with_a_warning(
 ) -> None:
     mailbox = imap_mailbox(cast, dovecot, imap_user, imap_host=dovecot.mismatch_host, verify_tls=False)
     result = check_connection(mailbox)
-    assert result.imap.ok, result.imap.error_message
+    assert imap_of(result).ok, imap_of(result).error_message
     assert len(result.warnings) == 1 and "verification is off" in result.warnings[0]
 
 
@@ -218,7 +218,7 @@ def test_whole_check_stays_within_its_budget_when_both_servers_hang(
     started = time.monotonic()
     result = check_connection(mailbox, timeout=1.5)
     assert time.monotonic() - started < 2.5
-    assert result.imap.error_code == "timeout"
+    assert imap_of(result).error_code == "timeout"
     assert result.smtp is not None and result.smtp.error_code == "timeout"
 
 
@@ -245,8 +245,8 @@ def test_plain_imap_to_a_server_without_special_use_still_classifies_by_name(
         cast, dovecot_bare, bare_imap_user, imap_port=dovecot_bare.imap_port, imap_encryption="none"
     )
     result = check_connection(mailbox)
-    assert result.imap.ok, result.imap.error_message
-    assert "SPECIAL-USE" not in result.imap.capabilities
+    assert imap_of(result).ok, imap_of(result).error_message
+    assert "SPECIAL-USE" not in imap_of(result).capabilities
     assert nodes_by_name(result)["Gesendete Objekte"].kind == "sent"
 
 
@@ -271,7 +271,7 @@ def test_smtp_check_authenticates_over_starttls_and_implicit_tls(
     assert result.smtp is not None and result.smtp.ok, result.smtp
     assert {"LOGIN", "PLAIN"} <= set(result.smtp.auth_mechanisms)
     # IMAP used the mailbox's (now SMTP) credentials: the check reports each side on its own.
-    assert result.imap.error_code == "login_failed"
+    assert imap_of(result).error_code == "login_failed"
 
 
 @pytest.mark.usefixtures("trust_test_ca")
@@ -324,7 +324,7 @@ def test_allow_list_network_rule_checks_the_address_a_name_resolves_to(
     settings.POSTROOM_OUTBOUND_ALLOW = ["10.0.0.0/8"]
     assert_failed(check_connection(imap_mailbox(cast, dovecot, imap_user)), "not_allowed")
     settings.POSTROOM_OUTBOUND_ALLOW = [f"127.0.0.0/8:{dovecot.imaps_port}"]
-    assert check_connection(imap_mailbox(cast, dovecot, imap_user)).imap.ok
+    assert imap_of(check_connection(imap_mailbox(cast, dovecot, imap_user))).ok
     settings.POSTROOM_OUTBOUND_ALLOW = ["127.0.0.0/8:1"]
     assert_failed(check_connection(imap_mailbox(cast, dovecot, imap_user)), "not_allowed")
 
@@ -334,7 +334,7 @@ def test_allow_list_host_rule_allows_the_named_host(
 ) -> None:
     settings.POSTROOM_OUTBOUND_ALLOW = ["LOCALHOST", "10.1.0.0/16"]
     mailbox = imap_mailbox(cast, dovecot, imap_user, verify_tls=False)
-    assert check_connection(mailbox).imap.ok
+    assert imap_of(check_connection(mailbox)).ok
 
 
 @pytest.mark.parametrize("entry", ["not a host", "10.0.0.0/8:99999", "[::1]:x", "exa_mple.com"])

@@ -7,7 +7,7 @@ import pytest
 from pytest_django.fixtures import Settings
 
 from postroom.mailboxes.models import Mailbox
-from postroom.sync.check import UnknownFolders, check_connection, save_folders, select_folders
+from postroom.sync.check import UnknownFolders, check_connection, imap_of, save_folders, select_folders
 from postroom.sync.models import Folder
 from tests.conftest import Cast
 from tests.factories import make_mailbox
@@ -31,8 +31,8 @@ def mailbox(cast: Cast, dovecot: Dovecot, imap_user: Credentials, settings: Sett
 
 def retrieve(mailbox: Mailbox) -> list[Folder]:
     result = check_connection(mailbox)
-    assert result.imap.ok, result.imap.error_message
-    return save_folders(mailbox, result.imap.folders)
+    assert imap_of(result).ok, imap_of(result).error_message
+    return save_folders(mailbox, imap_of(result).folders)
 
 
 def folder(mailbox: Mailbox, name: str) -> Folder:

@@ -19,6 +19,7 @@ from postroom.commands.base import (
     print_json,
     read_secret_from_stdin,
 )
+from postroom.commands.mailbox_check import register_check
 from postroom.crm.models import LeadSource
 from postroom.mailboxes.forms import MailboxForm
 from postroom.mailboxes.models import CasePriority, CaseStatus, Encryption, Mailbox, ProcessType
@@ -30,6 +31,7 @@ def register(subcommands: Subcommands) -> None:
         dest="action", metavar="ACTION", required=True
     )
     register_create(group)
+    register_check(group)
 
     listing = group.add_parser("list", help="an organization's mailboxes")
     listing.add_argument("--org", required=True, metavar="SLUG")

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from postroom.crypto import SecretUnreadable
 from postroom.mailboxes.models import Mailbox
 from postroom.sync import imap, net, smtp
 from postroom.sync.errors import MailServerError, scrub
@@ -63,23 +64,30 @@ class SmtpOutcome:
 
 @dataclass
 class CheckResult:
-    """`smtp` is None when SMTP is not enabled for the mailbox."""
+    """`imap` / `smtp` are None when that protocol is not enabled for the mailbox."""
 
-    imap: ImapOutcome
+    imap: ImapOutcome | None = None
     smtp: SmtpOutcome | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.imap.ok and (self.smtp is None or self.smtp.ok)
+        return (self.imap is None or self.imap.ok) and (self.smtp is None or self.smtp.ok)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
-            "imap": self.imap.to_dict(),
+            "imap": self.imap.to_dict() if self.imap else None,
             "smtp": self.smtp.to_dict() if self.smtp else None,
             "warnings": list(self.warnings),
         }
+
+
+def imap_of(result: CheckResult) -> ImapOutcome:
+    """The IMAP side of a check of a mailbox that has IMAP enabled."""
+    if result.imap is None:
+        raise ValueError("IMAP is not enabled for this mailbox")
+    return result.imap
 
 
 def _error_dict(code: str, message: str) -> dict[str, str] | None:
@@ -114,13 +122,30 @@ def check_connection(mailbox: Mailbox, timeout: float = DEFAULT_TIMEOUT) -> Chec
     """Check IMAP and (if enabled) SMTP of `mailbox` within `timeout` seconds in total. With SMTP on,
     IMAP may use at most two thirds of the budget, so a hanging IMAP server cannot starve the SMTP check."""
     total = net.Deadline(timeout)
-    imap_budget = timeout * 2 / 3 if mailbox.smtp_enabled else timeout
-    result = CheckResult(imap=check_imap(imap_endpoint(mailbox), net.Deadline(imap_budget)))
+    try:
+        mailbox.get_password()
+    except SecretUnreadable as exc:
+        return _unreadable_password(mailbox, str(exc))
+    result = CheckResult()
+    if mailbox.imap_enabled:
+        imap_budget = timeout * 2 / 3 if mailbox.smtp_enabled else timeout
+        result.imap = check_imap(imap_endpoint(mailbox), net.Deadline(imap_budget))
     if mailbox.smtp_enabled:
         result.smtp = check_smtp(smtp_endpoint(mailbox), net.Deadline(_left(total)))
     if not mailbox.verify_tls:
         services = "IMAP/SMTP" if mailbox.smtp_enabled else "IMAP"
         result.warnings.append(VERIFY_OFF_WARNING.format(service=services))
+    return result
+
+
+def _unreadable_password(mailbox: Mailbox, reason: str) -> CheckResult:
+    """The stored password cannot be decrypted (its key was removed): no connection is attempted."""
+    message = f"The stored password cannot be read ({reason}). Enter the password again and save."
+    result = CheckResult()
+    if mailbox.imap_enabled:
+        result.imap = ImapOutcome(ok=False, error_code="secret_unreadable", error_message=message)
+    if mailbox.smtp_enabled:
+        result.smtp = SmtpOutcome(ok=False, error_code="secret_unreadable", error_message=message)
     return result
 
 
