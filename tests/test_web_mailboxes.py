@@ -73,7 +73,7 @@ def test_form_shows_the_seeds_sections_in_order(cast: Cast) -> None:
     assert positions == sorted(positions)
     assert "No autoresponse rules yet." in body
     assert "Save Settings" in body
-    assert "Check Connection" not in body
+    assert "Check Connection/Retrieve Folders" in body
 
 
 def test_processing_settings_are_grouped_for_the_toggle_script(cast: Cast) -> None:

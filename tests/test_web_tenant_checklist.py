@@ -44,6 +44,10 @@ def _member(cast: Cast) -> Ids:
     return {"user_id": cast.loner.pk}
 
 
+def _unreachable_server() -> dict[str, Any]:
+    return mailbox_form_data() | {"imap_host": "127.0.0.1", "imap_port": "1"}
+
+
 def _foreign_ids(cast: Cast, ids: Ids) -> Ids:
     """Ids of the same kind that belong to the other organization."""
     foreign = {
@@ -62,6 +66,7 @@ class OrgRoute:
     methods: tuple[str, ...]
     setup: Callable[[Cast], Ids] = _no_ids
     data: Callable[[Cast], dict[str, Any]] = field(default=lambda cast: {})
+    post_renders: bool = False  # a POST that answers with a page (a check) instead of acting and redirecting
 
     def __str__(self) -> str:
         return self.name
@@ -92,6 +97,22 @@ ORG_ROUTES: tuple[OrgRoute, ...] = (
     OrgRoute("mailbox-new", "configure", ("GET", "POST"), data=lambda cast: mailbox_form_data()),
     OrgRoute("mailbox-edit", "configure", ("GET", "POST"), _mailbox, lambda cast: mailbox_form_data()),
     OrgRoute("mailbox-delete", "configure", ("GET", "POST"), _mailbox),
+    # The checks connect to a closed loopback port, so they answer at once (connection refused).
+    OrgRoute(
+        "mailbox-check-new",
+        "configure",
+        ("POST",),
+        data=lambda cast: _unreachable_server(),
+        post_renders=True,
+    ),
+    OrgRoute(
+        "mailbox-check",
+        "configure",
+        ("POST",),
+        _mailbox,
+        lambda cast: _unreachable_server(),
+        post_renders=True,
+    ),
     OrgRoute("roles", "admin", ("GET",)),
     OrgRoute("role-new", "admin", ("GET", "POST"), data=lambda cast: {"name": "Billing"}),
     OrgRoute("role-edit", "admin", ("GET", "POST"), _role, lambda cast: {"name": "Renamed"}),
@@ -142,7 +163,9 @@ def test_org_route_works_for_permitted_users(cast: Cast, route: OrgRoute, method
     ids = route.setup(cast)
     response = _request(client_for(getattr(cast, persona)), method, route.url(cast, ids), route.data(cast))
     assert response.status_code in (200, 302), response.content[:2000]
-    if method == "POST" and response.status_code == 200:
+    if method == "POST" and route.post_renders:
+        assert b"connection_refused" in response.content
+    elif method == "POST" and response.status_code == 200:
         # A POST that acts redirects; a 200 would mean the form was re-rendered with errors.
         pytest.fail(f"{route.name} POST did not act: {response.content[:2000]!r}")
 

@@ -10,8 +10,15 @@ from typing import Any
 
 from postroom.commands.base import CommandFailed, Subcommands, UsageError, print_json
 from postroom.mailboxes.models import Mailbox
-from postroom.sync.check import CheckResult, UnknownFolders, check_connection, save_folders, select_folders
-from postroom.sync.models import Folder
+from postroom.sync.check import (
+    CheckResult,
+    UnknownFolders,
+    check_connection,
+    folder_summary,
+    save_folders,
+    select_folders,
+    stored_folders,
+)
 
 
 def register_check(group: Subcommands) -> None:
@@ -39,26 +46,12 @@ def mailbox_by_id(pk: int) -> Mailbox:
     return mailbox
 
 
-def folder_dict(folder: Folder) -> dict[str, Any]:
-    return {
-        "name": folder.name,
-        "display_name": folder.display_name,
-        "parent_name": folder.parent_name,
-        "delimiter": folder.delimiter,
-        "kind": folder.kind,
-        "flags": list(folder.flags),
-        "selectable": folder.selectable,
-        "selected": folder.selected,
-        "exists_on_server": folder.exists_on_server,
-    }
-
-
 def handle_check(args: argparse.Namespace) -> int:
     mailbox = mailbox_by_id(args.id)
     result = check_connection(mailbox, timeout=args.timeout)
     if result.imap is not None and result.imap.ok:
         save_folders(mailbox, result.imap.folders)
-    folders = [folder_dict(f) for f in stored_folders(mailbox)]
+    folders = [folder_summary(f) for f in stored_folders(mailbox)]
     if args.json:
         print_json(result.to_dict() | {"folders": folders})
     else:
@@ -91,10 +84,6 @@ def print_folders(folders: list[dict[str, Any]]) -> None:
         print(f"{box} {'  ' * depth}{folder['display_name']}  [{folder['kind']}]{gone}")
 
 
-def stored_folders(mailbox: Mailbox) -> list[Folder]:
-    return list(Folder.objects.filter(mailbox=mailbox).order_by("name"))
-
-
 def handle_folders(args: argparse.Namespace) -> int:
     mailbox = mailbox_by_id(args.id)
     if args.sync is not None:
@@ -105,7 +94,7 @@ def handle_folders(args: argparse.Namespace) -> int:
             select_folders(mailbox, names)
         except UnknownFolders as exc:
             raise UsageError(str(exc)) from None
-    folders = [folder_dict(f) for f in stored_folders(mailbox)]
+    folders = [folder_summary(f) for f in stored_folders(mailbox)]
     if not folders:
         raise UsageError(
             f"mailbox {mailbox.pk} has no folders yet: run `postroom mailbox check {mailbox.pk}`"

@@ -183,6 +183,25 @@ def _failure(service: str, exc: MailServerError, endpoint: net.Endpoint) -> tupl
     return exc.code, message
 
 
+def folder_summary(folder: Folder) -> dict[str, Any]:
+    """A stored folder as the CLI, the API and the web UI show it."""
+    return {
+        "name": folder.name,
+        "display_name": folder.display_name,
+        "parent_name": folder.parent_name,
+        "delimiter": folder.delimiter,
+        "kind": folder.kind,
+        "flags": list(folder.flags),
+        "selectable": folder.selectable,
+        "selected": folder.selected,
+        "exists_on_server": folder.exists_on_server,
+    }
+
+
+def stored_folders(mailbox: Mailbox) -> list[Folder]:
+    return list(Folder.objects.filter(mailbox=mailbox).order_by("name"))
+
+
 class UnknownFolders(ValueError):
     """`select_folders` was given names the mailbox does not have."""
 

@@ -140,6 +140,21 @@ class FolderNode:
             "children": [child.to_dict() for child in self.children],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FolderNode:
+        """The inverse of `to_dict` (used to carry a retrieved tree through a signed form field)."""
+        return cls(
+            name=str(data["name"]),
+            display_name=str(data["display_name"]),
+            label=str(data["label"]),
+            delimiter=data["delimiter"],
+            parent_name=data["parent_name"],
+            flags=[str(flag) for flag in data["flags"]],
+            kind=str(data["kind"]),
+            selectable=bool(data["selectable"]),
+            children=[cls.from_dict(child) for child in data.get("children", [])],
+        )
+
     def walk(self) -> list[FolderNode]:
         return [self, *[node for child in self.children for node in child.walk()]]
 

@@ -37,6 +37,8 @@ org_patterns: list[URLPattern | URLResolver] = [
         name="lead-source-restore",
     ),
     path("mailboxes/new/", mailboxes.mailbox_new, name="mailbox-new"),
+    path("mailboxes/check/", mailboxes.mailbox_check_new, name="mailbox-check-new"),
+    path("mailboxes/<int:mailbox_id>/check/", mailboxes.mailbox_check, name="mailbox-check"),
     path("mailboxes/<int:mailbox_id>/", mailboxes.mailbox_edit, name="mailbox-edit"),
     path("mailboxes/<int:mailbox_id>/delete/", mailboxes.mailbox_delete, name="mailbox-delete"),
     path("roles/", roles.role_list, name="roles"),

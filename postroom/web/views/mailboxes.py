@@ -5,18 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db import router
+from django.db import router, transaction
 from django.db.models import ProtectedError
 from django.db.models.deletion import Collector
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
 from postroom.crm.models import LeadSource
 from postroom.mailboxes.forms import SECTIONS, MailboxForm
 from postroom.mailboxes.models import Mailbox
 from postroom.organizations.access import OrgAccess
-from postroom.web.guards import org_view, posted
+from postroom.sync.check import CheckResult, check_connection
+from postroom.sync.folders import FolderNode, flatten
+from postroom.web.folder_selection import (
+    SHOWN_FIELD,
+    TICK_FIELD,
+    TREE_FIELD,
+    FolderSelection,
+    sign_tree,
+    stored_tree,
+)
+from postroom.web.guards import is_htmx, org_view, posted
+
+# The fields a connection check needs; errors elsewhere in the form do not stop a check.
+CONNECTION_FIELDS = dict(SECTIONS)["Synchronization Settings"]
 
 # Which Email Processing choice each processing field belongs to; static JS hides the others.
 PROCESS_GROUPS = {
@@ -50,27 +64,93 @@ def _sections(form: MailboxForm) -> list[dict[str, Any]]:
 
 
 def _form_page(
-    request: HttpRequest, access: OrgAccess, form: MailboxForm, mailbox: Mailbox | None
+    request: HttpRequest,
+    access: OrgAccess,
+    form: MailboxForm,
+    mailbox: Mailbox | None,
+    folders: FolderSelection,
+    check: CheckResult | None = None,
 ) -> HttpResponse:
-    ctx = {
-        "access": access,
-        "form": form,
-        "sections": _sections(form),
-        "mailbox": mailbox,
-        "retired_source": _selected_retired_source(form),
-        "tls_off": not form["verify_tls"].value(),
-        "menu": "email",
-    }
+    ctx = (
+        folders.context()
+        | _check_context(access, mailbox, check)
+        | {
+            "access": access,
+            "form": form,
+            "sections": _sections(form),
+            "mailbox": mailbox,
+            "retired_source": _selected_retired_source(form),
+            "tls_off": not form["verify_tls"].value(),
+            "menu": "email",
+        }
+    )
     return render(request, "postroom/mailboxes/form.html", ctx)
 
 
 def _save(request: HttpRequest, access: OrgAccess, mailbox: Mailbox | None) -> HttpResponse:
     form = MailboxForm(posted(request), instance=mailbox or Mailbox(), organization=access.organization)
-    if request.method == "POST" and form.is_valid():
-        saved = form.save()
+    folders = FolderSelection.from_post(posted(request), mailbox)
+    if request.method == "POST" and form.is_valid() and folders.is_valid():
+        with transaction.atomic():
+            saved = form.save()
+            folders.apply(saved)
         messages.success(request, f"Mailbox “{saved.label}” saved.")
         return redirect("email-configuration", slug=access.organization.slug)
-    return _form_page(request, access, form, mailbox)
+    return _form_page(request, access, form, mailbox, folders)
+
+
+def _check(request: HttpRequest, access: OrgAccess, mailbox: Mailbox | None) -> HttpResponse:
+    """Check Connection/Retrieve Folders with the values in the form, saved or not. Stores nothing: the
+    retrieved tree travels in a signed field until Save Settings."""
+    form = MailboxForm(request.POST, instance=mailbox or Mailbox(), organization=access.organization)
+    form.is_valid()  # fills form.instance with the typed values, even where other sections have errors
+    folders = FolderSelection.from_post(request.POST, mailbox)
+    check = None
+    blocking = [name for name in CONNECTION_FIELDS if name in form.errors and name != "password"]
+    if not blocking:
+        candidate = form.instance
+        if form.cleaned_data.get("password"):
+            candidate.set_password(form.cleaned_data["password"])
+        check = check_connection(candidate)
+        if check.imap is not None and check.imap.ok:
+            ticked = folders.ticked or {f.name for f in stored_tree(mailbox) if f.selected}
+            folders = FolderSelection.from_post(_with_tree(request.POST, check.imap.folders, ticked), mailbox)
+    if is_htmx(request):
+        ctx = folders.context() | _check_context(access, mailbox, check) | {"blocking": blocking}
+        return render(request, "postroom/mailboxes/_folders.html", ctx)
+    return _form_page(request, access, form, mailbox, folders, check)
+
+
+def _check_context(access: OrgAccess, mailbox: Mailbox | None, check: CheckResult | None) -> dict[str, Any]:
+    slug = access.organization.slug
+    if mailbox is None:
+        url = reverse("mailbox-check-new", kwargs={"slug": slug})
+    else:
+        url = reverse("mailbox-check", kwargs={"slug": slug, "mailbox_id": mailbox.pk})
+    outcomes = [("IMAP", check.imap), ("SMTP", check.smtp)] if check else []
+    return {"check": check, "check_url": url, "check_outcomes": outcomes}
+
+
+def _with_tree(data: QueryDict, tree: list[FolderNode], ticked: set[str]) -> QueryDict:
+    copy = data.copy()
+    copy[TREE_FIELD] = sign_tree(tree)
+    names = {node.name for node in flatten(tree)}
+    copy.setlist(TICK_FIELD, sorted(ticked & names))
+    copy[SHOWN_FIELD] = "1"
+    return copy
+
+
+@require_POST
+@org_view("configure")
+def mailbox_check_new(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    return _check(request, access, None)
+
+
+@require_POST
+@org_view("configure")
+def mailbox_check(request: HttpRequest, access: OrgAccess, mailbox_id: int) -> HttpResponse:
+    mailbox = get_object_or_404(Mailbox, pk=mailbox_id, organization=access.organization)
+    return _check(request, access, mailbox)
 
 
 @require_http_methods(["GET", "POST"])
