@@ -16,6 +16,8 @@ EXPECTED_PATHS = {
     "/api/v1/orgs/{slug}/members/{user_id}": {"get", "patch", "delete"},
     "/api/v1/orgs/{slug}/mailboxes": {"get", "post"},
     "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}": {"get", "patch", "delete"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/check": {"post"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/folders": {"get", "put"},
     "/api/v1/orgs/{slug}/lead-sources": {"get", "post"},
     "/api/v1/orgs/{slug}/lead-sources/{source_id}": {"patch"},
     "/api/v1/orgs/{slug}/settings": {"get"},

@@ -36,7 +36,8 @@ class World:
 @pytest.fixture
 def world(cast: Cast) -> World:
     victim_role = make_role(cast.acme, "Victim")
-    mailbox = make_mailbox(cast.acme)
+    # A closed loopback port: the connection check answers at once (connection refused).
+    mailbox = make_mailbox(cast.acme, imap_host="127.0.0.1", imap_port=1)
     source = make_lead_source(cast.acme, "Email")
     ids = {
         "slug": cast.acme.slug,
@@ -122,6 +123,16 @@ OPS: tuple[Op, ...] = (
         ("mailbox_id",),
     ),
     Op("DELETE", "/orgs/{slug}/mailboxes/{mailbox_id}", "configure", 204, id_params=("mailbox_id",)),
+    Op("POST", "/orgs/{slug}/mailboxes/{mailbox_id}/check", "configure", id_params=("mailbox_id",)),
+    Op("GET", "/orgs/{slug}/mailboxes/{mailbox_id}/folders", "configure", id_params=("mailbox_id",)),
+    Op(
+        "PUT",
+        "/orgs/{slug}/mailboxes/{mailbox_id}/folders",
+        "configure",
+        200,
+        lambda w: {"sync": []},
+        ("mailbox_id",),
+    ),
     Op("GET", "/orgs/{slug}/lead-sources", "configure"),
     Op("POST", "/orgs/{slug}/lead-sources", "configure", 201, lambda w: {"label": "Web form"}),
     Op(

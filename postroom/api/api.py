@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from postroom.api import configuration, lead_sources, mailboxes, members, orgs, roles
+from postroom.api import configuration, folders, lead_sources, mailboxes, members, orgs, roles
 from postroom.api.auth import TokenAuth
 from postroom.api.errors import install_handlers
 
@@ -22,5 +22,5 @@ api = NinjaAPI(
     auth=TokenAuth(),
 )
 install_handlers(api)
-for module in (orgs, roles, members, mailboxes, lead_sources, configuration):
+for module in (orgs, roles, members, mailboxes, folders, lead_sources, configuration):
     api.add_router("/", module.router)
