@@ -30,8 +30,12 @@ def secret_file(name: str, kind: str) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    raw = secrets.token_bytes(32)
-    value = base64.urlsafe_b64encode(raw).decode() if kind == "fernet" else secrets.token_urlsafe(50)
+    if kind == "fernet":
+        value = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    elif kind == "login":  # typed by a person: 16 characters, 96 bits
+        value = secrets.token_urlsafe(12)
+    else:
+        value = secrets.token_urlsafe(50)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process created it first: use theirs

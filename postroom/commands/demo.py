@@ -56,7 +56,7 @@ def print_logins(logins: list[DemoLogin]) -> None:
 
 def ensure_demo() -> list[DemoLogin]:
     """Create whatever of the demo data is missing; returns the logins to print."""
-    password = secret_file("demo-password", "password")
+    password = secret_file("demo-password", "login")
     with transaction.atomic():
         org, _ = Organization.objects.get_or_create(slug=DEMO_SLUG, defaults={"name": DEMO_NAME})
         roles = {name: ensure_role(org, name, can_configure) for name, can_configure in ROLES}
