@@ -25,6 +25,8 @@ GROUPS: tuple[str, ...] = (
     "orgs",
     "users",
     "mailboxes",
+    "sync",
+    "messages",
     "tokens",
     "config",
     "demo",

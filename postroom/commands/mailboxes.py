@@ -20,6 +20,7 @@ from postroom.commands.base import (
     read_secret_from_stdin,
 )
 from postroom.commands.mailbox_check import register_check
+from postroom.commands.mailbox_status import register_status
 from postroom.crm.models import LeadSource
 from postroom.mailboxes.forms import MailboxForm
 from postroom.mailboxes.models import CasePriority, CaseStatus, Encryption, Mailbox, ProcessType
@@ -31,6 +32,7 @@ def register(subcommands: Subcommands) -> None:
         dest="action", metavar="ACTION", required=True
     )
     register_create(group)
+    register_status(group)
     register_check(group)
 
     listing = group.add_parser("list", help="an organization's mailboxes")

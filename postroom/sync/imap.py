@@ -8,9 +8,12 @@ log, and every message we build from server output is scrubbed of the password a
 from __future__ import annotations
 
 import imaplib
+import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
 from types import TracebackType
 
 from imapclient import IMAPClient
@@ -41,6 +44,39 @@ class _Client(IMAPClient):  # type: ignore[misc]  # imapclient ships no type inf
 
     def _create_IMAP4(self) -> imaplib.IMAP4:  # noqa: N802 - imapclient's hook
         return _PreconnectedIMAP4(self.host, self.port, self._preconnected)
+
+
+# How long one sync command (EXAMINE, SEARCH, one FETCH batch) may stay silent before we give up.
+COMMAND_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """What EXAMINE says about a folder. `highest_modseq` is None without CONDSTORE."""
+
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+    highest_modseq: int | None
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """One message of a bulk FETCH: its UID, server flags, INTERNALDATE, RFC822.SIZE and raw bytes."""
+
+    uid: int
+    flags: tuple[str, ...]
+    internal_date: datetime | None
+    size: int
+    raw: bytes
+    modseq: int | None
+
+
+@dataclass(frozen=True)
+class FlagState:
+    uid: int
+    flags: tuple[str, ...]
+    modseq: int | None
 
 
 class ImapConnection:
@@ -76,6 +112,105 @@ class ImapConnection:
             for flags, delimiter, name in listing
         ]
 
+    # --- Read-only access for the sync engine. Nothing here changes flags or removes mail on the server.
+
+    def enable_condstore(self) -> bool:
+        """ENABLE CONDSTORE when offered, so EXAMINE reports HIGHESTMODSEQ; False when not available."""
+        if not (self.has_capability("CONDSTORE") and self.has_capability("ENABLE")):
+            return False
+        with self._translated(COMMAND_TIMEOUT):
+            enabled = self.client.enable("CONDSTORE")
+        return any(_text(item).upper() == "CONDSTORE" for item in enabled)
+
+    def examine(self, name: str) -> FolderStatus:
+        """EXAMINE (SELECT read-only) the folder with raw name `name`."""
+        with self._translated(COMMAND_TIMEOUT):
+            response = self.client.select_folder(name, readonly=True)
+        uidvalidity = response.get(b"UIDVALIDITY")
+        if uidvalidity is None:
+            raise ProtocolError(f"The {self.endpoint.where} did not report UIDVALIDITY for a folder.")
+        return FolderStatus(
+            uidvalidity=int(uidvalidity),
+            uidnext=_int_or_none(response.get(b"UIDNEXT")),
+            exists=int(response.get(b"EXISTS", 0)),
+            highest_modseq=_int_or_none(response.get(b"HIGHESTMODSEQ")),
+        )
+
+    def search_uids(self, *, above: int = 0, since: date | None = None) -> list[int]:
+        """UIDs of the examined folder greater than `above` (and with INTERNALDATE on or after `since`),
+        ascending."""
+        criteria: list[object] = ["UID", f"{above + 1}:*"]
+        if since is not None:
+            criteria += ["SINCE", since]
+        with self._translated(COMMAND_TIMEOUT):
+            found = self.client.search(criteria)
+        # "n:*" always matches the highest UID, even when it is below n.
+        return sorted(int(uid) for uid in found if int(uid) > above)
+
+    def all_uids(self) -> set[int]:
+        """Every UID in the examined folder (UID SEARCH ALL), to notice server-side deletions."""
+        with self._translated(COMMAND_TIMEOUT):
+            return {int(uid) for uid in self.client.search(["ALL"])}
+
+    def fetch_messages(self, uids: Sequence[int]) -> list[FetchedMessage]:
+        """BODY.PEEK[] (never sets \\Seen) with UID, FLAGS, INTERNALDATE and RFC822.SIZE for `uids`.
+
+        Goes through the imaplib object beneath IMAPClient and parses the responses here: IMAPClient's
+        own FETCH parser is several times slower than the network. UIDs the server no longer has are
+        simply absent from the result."""
+        if not uids:
+            return []
+        imap = self.client._imap
+        items = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+        with self._translated(COMMAND_TIMEOUT), _quiet(imap):
+            imap.untagged_responses.clear()  # unsolicited leftovers would otherwise pile up
+            typ, data = imap.uid("FETCH", _uid_set(uids), items)
+            if typ != "OK":
+                raise ProtocolError(f"The {self.endpoint.where} refused to send messages: {_said(data)}")
+        wanted = set(uids)
+        return [message for message in _parse_fetch(data) if message.uid in wanted]
+
+    def fetch_flags(self, uids: Sequence[int] | str, *, changed_since: int | None = None) -> list[FlagState]:
+        """FLAGS (and MODSEQ with CONDSTORE) of `uids` (a list, or a UID set such as "1:*"); with
+        `changed_since`, only messages whose flags changed after that mod-sequence (CHANGEDSINCE)."""
+        if isinstance(uids, str):
+            uid_set = uids
+        elif not uids:
+            return []
+        else:
+            uid_set = _uid_set(uids)
+        extra = [f"(CHANGEDSINCE {changed_since})"] if changed_since is not None else []
+        imap = self.client._imap
+        with self._translated(COMMAND_TIMEOUT), _quiet(imap):
+            imap.untagged_responses.clear()
+            typ, data = imap.uid("FETCH", uid_set, "(UID FLAGS)", *extra)
+            if typ != "OK":
+                raise ProtocolError(f"The {self.endpoint.where} refused to send flags: {_said(data)}")
+        states = {}
+        for element in data:
+            line = element[0] if isinstance(element, tuple) else element
+            if not isinstance(line, bytes) or (uid := _UID.search(line)) is None:
+                continue
+            flags = _FLAGS.search(line)
+            modseq = _MODSEQ.search(line)
+            states[int(uid.group(1))] = FlagState(
+                uid=int(uid.group(1)),
+                flags=_flags(flags.group(1)) if flags else (),
+                modseq=int(modseq.group(1)) if modseq else None,
+            )
+        return list(states.values())
+
+    def idle_until_change(self, seconds: float) -> bool:
+        """IMAP IDLE on the examined folder for at most `seconds`: True as soon as the server reports a
+        change (new mail, expunge, flags), False on timeout. Call only when `has_capability("IDLE")`."""
+        with self._translated(seconds + COMMAND_TIMEOUT):
+            self.client.idle()
+            try:
+                responses = self.client.idle_check(timeout=seconds)
+            finally:
+                self.client.idle_done()
+        return any(_text(item).upper() in _CHANGES for response in responses for item in response[1:2])
+
     def close(self) -> None:
         """LOGOUT, or just drop the connection if the server is gone."""
         try:
@@ -88,7 +223,11 @@ class ImapConnection:
                 pass
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
+    def _translated(self, seconds: float | None = None) -> Iterator[None]:
+        """Translate every error into ours. `seconds` starts a fresh per-command budget (a sync runs
+        far longer than the connect-and-login budget, but no single command may hang)."""
+        if seconds is not None:
+            self.deadline = net.Deadline(seconds)
         self.client.socket().settimeout(self.deadline.remaining())
         try:
             yield
@@ -167,3 +306,98 @@ def _text(value: bytes | str | int) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+@contextmanager
+def _quiet(imap: imaplib.IMAP4) -> Iterator[None]:
+    """imaplib debug output off for one command. IMAPClient sets debug=5, which makes imaplib format a
+    repr() of every response (each whole message body) for its logger: that alone costs most of the
+    fetch time. The protocol log is not needed for bulk data."""
+    level = imap.debug
+    imap.debug = 0
+    try:
+        yield
+    finally:
+        imap.debug = level
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | str | bytes) else None
+
+
+def _said(data: object) -> str:
+    if isinstance(data, list) and data and isinstance(data[0], bytes):
+        return data[0].decode("utf-8", "replace")[:200]
+    return "no reason given"
+
+
+def _uid_set(uids: Iterable[int]) -> str:
+    """A compact UID set: 1,2,3,7,8 -> "1:3,7:8" (keeps commands short for large batches)."""
+    ordered = sorted(set(uids))
+    ranges: list[str] = []
+    start = prev = ordered[0]
+    for uid in ordered[1:]:
+        if uid != prev + 1:
+            ranges.append(f"{start}:{prev}" if start != prev else str(start))
+            start = uid
+        prev = uid
+    ranges.append(f"{start}:{prev}" if start != prev else str(start))
+    return ",".join(ranges)
+
+
+_CHANGES = {"EXISTS", "EXPUNGE", "FETCH", "RECENT"}
+_UID = re.compile(rb"\bUID (\d+)")
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+_INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_MODSEQ = re.compile(rb"\bMODSEQ \((\d+)\)")
+
+
+def _parse_fetch(data: list[object]) -> Iterator[FetchedMessage]:
+    """Messages from imaplib's FETCH data: each message is a (prefix, literal) tuple, followed by a bytes
+    element holding whatever the server sent after the literal (at least ")"). Bare bytes elements not
+    following a literal are unsolicited FETCH responses (e.g. flag updates) and are skipped."""
+    head: bytes | None = None
+    body = b""
+    for element in data:
+        if isinstance(element, tuple):
+            if head is not None:
+                yield _fetched(head, body)
+            head, body = element[0], element[1]
+        elif isinstance(element, bytes) and head is not None:
+            yield _fetched(head + element, body)
+            head = None
+    if head is not None:
+        yield _fetched(head, body)
+
+
+def _fetched(meta: bytes, raw: bytes) -> FetchedMessage:
+    uid = _UID.search(meta)
+    if uid is None:
+        raise ProtocolError("The IMAP server sent a message without its UID.")
+    flags = _FLAGS.search(meta)
+    internal = _INTERNALDATE.search(meta)
+    size = _SIZE.search(meta)
+    modseq = _MODSEQ.search(meta)
+    return FetchedMessage(
+        uid=int(uid.group(1)),
+        flags=_flags(flags.group(1)) if flags else (),
+        internal_date=_internal_date(internal.group(1)) if internal else None,
+        size=int(size.group(1)) if size else len(raw),
+        raw=raw,
+        modseq=int(modseq.group(1)) if modseq else None,
+    )
+
+
+def _flags(listed: bytes) -> tuple[str, ...]:
+    """The flags of a FLAGS list, without \\Recent (it belongs to one session, so it is not a state of
+    the message we could keep)."""
+    return tuple(flag.decode("utf-8", "replace") for flag in listed.split() if flag.upper() != rb"\RECENT")
+
+
+def _internal_date(value: bytes) -> datetime | None:
+    """INTERNALDATE ("23-Nov-2026 09:05:01 +0000", day possibly space-padded) as an aware datetime."""
+    try:
+        return datetime.strptime(value.decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None

@@ -1,0 +1,216 @@
+"""Sync throughput benchmark: how close does a full Postroom sync come to the raw speed of IMAP?
+
+Usage (from the repository root; needs Debian's dovecot-imapd, installed on first use like the tests do):
+
+    .venv/bin/python -m bench.sync [-n 20000] [--batch 250]
+
+It starts a private Dovecot on loopback (the test servers' code), seeds one folder with N realistic
+messages by writing Maildir files directly (sizes mixed to average ~50 KB: short notes, HTML newsletters,
+mail with attachments; UTF-8, ISO-8859-1, windows-1252 and Shift_JIS bodies; about a third are replies in
+threads), then times in one run:
+
+  (a) a bare imaplib fetch of every message (UID SEARCH ALL, then UID FETCH BODY.PEEK[] in batches, bytes
+      discarded): the ceiling set by the server and the network stack;
+  (b) the full Postroom sync of the same folder (`postroom sync --mailbox ID --once` in a child process,
+      fresh SQLite database): fetch, parse, identity, threads, raw + bodies + attachments, placements,
+      checkpoints.
+
+It prints msg/s for both, their ratio, and the sync's peak RSS (of the child process, from wait4).
+Targets: sync >= 1,000 msg/s (ratio >= 0.1), peak RSS < 300 MB and flat in N (run with two N to see).
+Everything lives in a temp directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import imaplib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+SEED = 20260301
+BODY_WORDS = (
+    "order invoice delivery support ticket question thanks regards meeting schedule price offer "
+    "contract renewal account password reset shipment tracking refund warranty Grüße déjà naïve café"
+).split()
+CHARSETS = [
+    ("utf-8", "Grüße aus München — déjà vu €"),
+    ("iso-8859-1", "Déjà vu, garçon"),
+    ("windows-1252", "Smart “quotes” – dash"),
+    ("shift_jis", "お問い合わせありがとうございます"),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=20_000, help="messages to seed (default 20000)")
+    parser.add_argument("--batch", type=int, default=250, help="messages per FETCH in the bare fetch")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="postroom-bench-"))
+    try:
+        return run(args.n, args.batch, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(n: int, batch: int, work: Path) -> int:
+    os.environ["POSTROOM_DATA_DIR"] = str(work / "data")
+    os.environ["DATABASE_URL"] = f"sqlite:///{work / 'bench.sqlite3'}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "postroom.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from tests.servers.certs import make_certificates
+    from tests.servers.fixtures import running_dovecot
+    from tests.sync_helpers import seed_maildir
+
+    call_command("migrate", interactive=False, verbosity=0)
+    (work / "certs").mkdir()
+    with running_dovecot(make_certificates(work / "certs")) as dovecot:
+        user = dovecot.add_user("bench@example.test", "bench-pw-1")
+        started = time.perf_counter()
+        total_bytes = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal total_bytes
+            for raw in realistic_messages(n):
+                total_bytes += len(raw)
+                yield raw
+
+        seed_maildir(dovecot, user, counted())
+        seconds = time.perf_counter() - started
+        print(f"seeded {n} messages, {total_bytes / n / 1024:.1f} KB average, in {seconds:.1f} s")
+        bare_rate = bare_fetch(dovecot.imap_port, user.username, user.password, batch, n)
+        mailbox_id = make_mailbox(dovecot.imap_port, user.username, user.password)
+        sync_rate, peak_mb = full_sync(mailbox_id, n, work)
+    print(f"(a) bare imaplib fetch: {bare_rate:,.0f} msg/s")
+    print(f"(b) full Postroom sync: {sync_rate:,.0f} msg/s, peak RSS {peak_mb:.0f} MB")
+    print(f"ratio (b)/(a): {sync_rate / bare_rate:.2f}")
+    return 0
+
+
+def realistic_messages(n: int) -> Iterator[bytes]:
+    """N deterministic messages: 60% short text, 30% HTML, 10% with a 100-300 KB attachment."""
+    rng = random.Random(SEED)  # noqa: S311 - reproducible test data, not secrets
+    recent: list[str] = []
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(n):
+        msg = EmailMessage()
+        charset, greeting = CHARSETS[i % len(CHARSETS)]
+        msg["From"] = f"Customer {i % 700} <customer{i % 700}@example.org>"
+        msg["To"] = "Support <support@acme.example>"
+        msg["Date"] = format_datetime(start + timedelta(minutes=i))
+        msg_id = make_msgid(domain="bench.example")
+        msg["Message-ID"] = msg_id
+        if recent and rng.random() < 0.35:
+            parent = rng.choice(recent)
+            msg["Subject"] = f"Re: Question {hash(parent) % 1000}"
+            msg["In-Reply-To"] = parent
+            msg["References"] = parent
+        else:
+            msg["Subject"] = f"Question {i} {greeting}"
+        recent = (recent + [msg_id])[-200:]
+        text = greeting + "\n" + words(rng, rng.randint(300, 1500)) + "\n"
+        kind = rng.random()
+        if kind < 0.6:  # a legacy charset: keep only what it can say
+            msg.set_content(text.encode(charset, "replace").decode(charset), charset=charset)
+        else:
+            msg.set_content(text, charset="utf-8")
+        if kind >= 0.6:
+            msg.add_alternative(html(rng, text), subtype="html")
+        if kind >= 0.9:
+            msg.add_attachment(
+                rng.randbytes(rng.randint(100_000, 300_000)),
+                maintype="application",
+                subtype="pdf",
+                filename=f"document-{i}.pdf",
+            )
+        yield msg.as_bytes(policy=SMTP)
+
+
+def words(rng: random.Random, count: int) -> str:
+    return " ".join(rng.choice(BODY_WORDS) for _ in range(count))
+
+
+def html(rng: random.Random, text: str) -> str:
+    rows = "".join(f"<tr><td>{words(rng, 8)}</td><td>{rng.randint(1, 999)}</td></tr>" for _ in range(200))
+    return f"<html><body><p>{text}</p><table>{rows}</table></body></html>"
+
+
+def bare_fetch(port: int, username: str, password: str, batch: int, expected: int) -> float:
+    """msg/s of the plainest possible download of every message (bytes discarded)."""
+    started = time.perf_counter()
+    imap = imaplib.IMAP4("127.0.0.1", port)
+    imap.login(username, password)
+    imap.select("INBOX", readonly=True)
+    _typ, found = imap.uid("SEARCH", "ALL")
+    uids = found[0].split()
+    fetched = 0
+    for start in range(0, len(uids), batch):
+        chunk = b",".join(uids[start : start + batch]).decode()
+        _typ, data = imap.uid("FETCH", chunk, "(UID BODY.PEEK[])")
+        fetched += sum(1 for item in data if isinstance(item, tuple))
+    imap.logout()
+    elapsed = time.perf_counter() - started
+    if fetched != expected:
+        raise SystemExit(f"bare fetch got {fetched} messages, expected {expected}")
+    return fetched / elapsed
+
+
+def make_mailbox(port: int, username: str, password: str) -> int:
+    from postroom.mailboxes.models import Mailbox
+    from postroom.organizations.models import Organization
+    from postroom.sync.models import Folder
+
+    org = Organization.objects.create(slug="bench", name="Bench")
+    mailbox = Mailbox(
+        organization=org,
+        label="Bench",
+        email="bench@example.test",
+        imap_host="127.0.0.1",
+        imap_port=port,
+        imap_encryption="none",
+        username=username,
+    )
+    mailbox.set_password(password)
+    mailbox.save()
+    Folder.objects.create(
+        organization=org, mailbox=mailbox, name="INBOX", display_name="INBOX", selected=True, kind="inbox"
+    )
+    return mailbox.pk
+
+
+def full_sync(mailbox_id: int, expected: int, work: Path) -> tuple[float, float]:
+    """(msg/s, peak RSS in MB) of `postroom sync --once` for the mailbox, in a child process."""
+    from postroom.sync.models import Placement
+
+    script = Path(sys.executable).parent / "postroom"
+    started = time.perf_counter()
+    child = subprocess.Popen(  # noqa: S603 - our own console script
+        [str(script), "sync", "--mailbox", str(mailbox_id), "--once"], stdout=subprocess.PIPE, text=True
+    )
+    _pid, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    output = child.stdout.read() if child.stdout else ""
+    if status != 0:
+        raise SystemExit(f"sync failed: {output}")
+    stored = Placement.objects.filter(mailbox_id=mailbox_id).count()
+    if stored != expected:
+        raise SystemExit(f"sync stored {stored} placements, expected {expected}: {output}")
+    return expected / elapsed, usage.ru_maxrss / 1024
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""IMAP IDLE on INBOX: new mail is noticed within seconds where the server supports IDLE; elsewhere the
+watcher falls back to polling at the mailbox's interval."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from postroom.sync.engine import sync_mailbox
+from postroom.sync.idle import wait_for_new_mail, watch_mailbox
+from tests.conftest import Cast
+from tests.mailbuilder import build
+from tests.servers.dovecot import Credentials, Dovecot
+from tests.sync_helpers import append, assert_exactly_once, imap_mailbox, tick
+
+pytest_plugins = ["tests.servers.fixtures"]
+
+
+def append_later(server: Dovecot, user: Credentials, raw: bytes, delay: float = 0.5) -> threading.Thread:
+    """APPEND `raw` to INBOX from another thread after `delay` seconds (the server side only)."""
+
+    def deliver() -> None:
+        time.sleep(delay)
+        append(server, user, "INBOX", [raw])
+
+    thread = threading.Thread(target=deliver, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_idle_notices_new_mail_within_seconds(cast: Cast, dovecot: Dovecot, imap_user: Credentials) -> None:
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
+    sync_mailbox(mailbox)
+    raw = build(subject="Urgent")
+    delivery = append_later(dovecot, imap_user, raw)
+    started = time.monotonic()
+
+    changed = wait_for_new_mail(mailbox, 30)
+
+    assert changed is True and time.monotonic() - started < 10
+    delivery.join()
+    assert sync_mailbox(mailbox).created == 1
+    assert_exactly_once(mailbox, "INBOX", [raw])
+
+
+def test_idle_times_out_quietly_when_nothing_arrives(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+) -> None:
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
+
+    assert wait_for_new_mail(mailbox, 1) is False
+
+
+def test_idle_is_not_attempted_without_the_capability(
+    cast: Cast, dovecot_bare: Dovecot, bare_imap_user: Credentials
+) -> None:
+    mailbox = imap_mailbox(cast.acme, dovecot_bare, bare_imap_user)
+    tick(mailbox, "INBOX")
+
+    assert wait_for_new_mail(mailbox, 1) is None
+
+
+def test_watcher_syncs_again_as_soon_as_idle_reports_new_mail(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+) -> None:
+    first = build(subject="Before watching")
+    append(dovecot, imap_user, "INBOX", [first])
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
+    later = build(subject="While watching")
+    delivery = append_later(dovecot, imap_user, later, delay=2.0)
+    started = time.monotonic()
+
+    reports = watch_mailbox(mailbox, threading.Event(), idle_seconds=30, rounds=2)
+
+    assert [r.created for r in reports] == [1, 1] and time.monotonic() - started < 15
+    delivery.join()
+    assert_exactly_once(mailbox, "INBOX", [first, later])
+
+
+def test_mail_that_arrived_since_the_last_sync_ends_the_wait_at_once(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+) -> None:
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
+    sync_mailbox(mailbox)
+    append(dovecot, imap_user, "INBOX", [build()])
+    started = time.monotonic()
+
+    assert wait_for_new_mail(mailbox, 30) is True and time.monotonic() - started < 5
