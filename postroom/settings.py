@@ -118,6 +118,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Test databases on disk too (not the shared-cache in-memory default), so tests see the same locking
+    # as production: WAL and the busy timeout instead of "database table is locked" between threads.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -175,6 +178,10 @@ else:
         "filename": str(DATA_DIR / "queue.sqlite3"),
         "immediate": envbool("POSTROOM_QUEUE_IMMEDIATE", False),
     }
+
+# IMAP IDLE: each worker watches the INBOX of mailboxes that support it (one watcher per mailbox across
+# all workers), so new mail arrives within seconds instead of at the next poll.
+POSTROOM_IDLE = envbool("POSTROOM_IDLE", True)
 
 LOGGING: dict[str, Any] = {
     "version": 1,

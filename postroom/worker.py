@@ -12,6 +12,7 @@ import signal
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
 SHUTDOWN_TIMEOUT = 30.0
@@ -33,6 +34,11 @@ def run_worker(workers: int = 1) -> None:
     SIGTERM or SIGINT.
     """
     autodiscover_modules("tasks")  # every app's tasks.py registers its tasks and periodic tasks
+    idle_stop = threading.Event()
+    if settings.POSTROOM_IDLE:
+        from postroom.sync.idle import start_supervisor
+
+        start_supervisor(idle_stop)
     consumer = queue().create_consumer(
         workers=workers,
         worker_type="thread",
@@ -41,7 +47,10 @@ def run_worker(workers: int = 1) -> None:
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         check_worker_health=True,
     )
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        idle_stop.set()
 
 
 def wait_for_stop_signal() -> None:

@@ -101,6 +101,10 @@ class MailboxSyncState(models.Model):
     error_since = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
 
+    # Who keeps an IMAP IDLE watch on the mailbox's INBOX (one worker across all; see postroom.sync.idle).
+    idle_owner = models.CharField(max_length=200, blank=True)
+    idle_expires_at = models.DateTimeField(null=True, blank=True)
+
     # Counters over the mailbox's life (for status pages and operators).
     runs = models.PositiveIntegerField(default=0)
     messages_fetched = models.PositiveBigIntegerField(default=0)
