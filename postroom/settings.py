@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     "postroom.mailboxes",
     "postroom.messages",
     "postroom.sync",
+    "postroom.processing",
+    "postroom.outbox",
+    "postroom.autoresponse",
     "postroom.web",
     "postroom.api",
 ]

@@ -22,6 +22,17 @@ EXPECTED_PATHS = {
     "/api/v1/orgs/{slug}/lead-sources/{source_id}": {"patch"},
     "/api/v1/orgs/{slug}/settings": {"get"},
     "/api/v1/orgs/{slug}/settings/{key}": {"put", "delete"},
+    "/api/v1/orgs/{slug}/leads": {"get"},
+    "/api/v1/orgs/{slug}/leads/{lead_id}": {"get"},
+    "/api/v1/orgs/{slug}/cases": {"get"},
+    "/api/v1/orgs/{slug}/cases/{case_id}": {"get"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/rules": {"get", "post"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/rules/{rule_id}": {"get", "put", "delete"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/rules/{rule_id}/move": {"post"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/rules/{rule_id}/preview": {"post"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/rules/{rule_id}/save-as-template": {"post"},
+    "/api/v1/orgs/{slug}/templates": {"get", "post"},
+    "/api/v1/orgs/{slug}/templates/{template_id}": {"get", "put", "delete"},
 }
 
 

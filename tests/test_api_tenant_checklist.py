@@ -20,8 +20,10 @@ from postroom.crm.models import LeadSource
 from postroom.mailboxes.models import Mailbox
 from postroom.organizations.models import Role
 from tests.api_helpers import call, mailbox_body, token_for
+from tests.autoresponse_helpers import make_rule, make_template
 from tests.conftest import Cast
 from tests.factories import make_lead_source, make_mailbox, make_role
+from tests.processing_helpers import converted_case, converted_lead
 
 
 @dataclass
@@ -46,6 +48,10 @@ def world(cast: Cast) -> World:
         "mailbox_id": mailbox.pk,
         "source_id": source.pk,
         "key": "email.sync_interval_minutes",
+        "lead_id": converted_lead(cast.acme, cast.member).pk,
+        "case_id": converted_case(cast.acme, cast.member).pk,
+        "rule_id": make_rule(mailbox).pk,
+        "template_id": make_template(cast.acme, name="Thanks").pk,
     }
     foreign_ids = {
         **ids,
@@ -53,11 +59,36 @@ def world(cast: Cast) -> World:
         "user_id": cast.outsider.pk,
         "mailbox_id": make_mailbox(cast.globex).pk,
         "source_id": make_lead_source(cast.globex, "Email").pk,
+        "lead_id": converted_lead(cast.globex, cast.outsider).pk,
+        "case_id": converted_case(cast.globex, cast.outsider).pk,
+        "rule_id": make_rule(make_mailbox(cast.globex, "Sales")).pk,
+        "template_id": make_template(cast.globex, name="Thanks").pk,
     }
     return World(cast, ids, foreign_ids)
 
 
 Body = Callable[[World], Any]
+RULE_PATH = "/orgs/{slug}/mailboxes/{mailbox_id}/rules/{rule_id}"
+PREVIEW_RAW = "From: ann@example.org\r\nSubject: Hi\r\n\r\nHello\r\n"
+
+
+def template_body(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "text",
+        "translations": [{"language": "en", "subject": "Hi", "content": "Hello"}],
+    }
+
+
+def rule_body() -> dict[str, Any]:
+    return {
+        "name": "Thanks",
+        "conditions": [{"field": "subject", "operator": "contains", "value": "order"}],
+        "template": {
+            "type": "text",
+            "translations": [{"language": "en", "subject": "Re", "content": "Thanks"}],
+        },
+    }
 
 
 def no_body(world: World) -> Any:
@@ -146,6 +177,51 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/orgs/{slug}/settings", "configure"),
     Op("PUT", "/orgs/{slug}/settings/{key}", "configure", 200, lambda w: {"value": 5}, ("key",)),
     Op("DELETE", "/orgs/{slug}/settings/{key}", "configure", 200, id_params=("key",)),
+    Op("GET", "/orgs/{slug}/leads", "member"),
+    Op("GET", "/orgs/{slug}/leads/{lead_id}", "member", id_params=("lead_id",)),
+    Op("GET", "/orgs/{slug}/cases", "member"),
+    Op("GET", "/orgs/{slug}/cases/{case_id}", "member", id_params=("case_id",)),
+    Op("GET", "/orgs/{slug}/mailboxes/{mailbox_id}/rules", "configure", id_params=("mailbox_id",)),
+    Op(
+        "POST",
+        "/orgs/{slug}/mailboxes/{mailbox_id}/rules",
+        "configure",
+        201,
+        lambda w: rule_body(),
+        ("mailbox_id",),
+    ),
+    Op("GET", RULE_PATH, "configure", id_params=("mailbox_id", "rule_id")),
+    Op("PUT", RULE_PATH, "configure", 200, lambda w: rule_body(), ("mailbox_id", "rule_id")),
+    Op("DELETE", RULE_PATH, "configure", 204, id_params=("mailbox_id", "rule_id")),
+    Op("POST", RULE_PATH + "/move", "configure", 200, lambda w: {"position": 0}, ("mailbox_id", "rule_id")),
+    Op(
+        "POST",
+        RULE_PATH + "/preview",
+        "configure",
+        200,
+        lambda w: {"raw": PREVIEW_RAW},
+        ("mailbox_id", "rule_id"),
+    ),
+    Op(
+        "POST",
+        RULE_PATH + "/save-as-template",
+        "configure",
+        201,
+        lambda w: {"name": "Saved reply"},
+        ("mailbox_id", "rule_id"),
+    ),
+    Op("GET", "/orgs/{slug}/templates", "configure"),
+    Op("POST", "/orgs/{slug}/templates", "configure", 201, lambda w: template_body("Welcome")),
+    Op("GET", "/orgs/{slug}/templates/{template_id}", "configure", id_params=("template_id",)),
+    Op(
+        "PUT",
+        "/orgs/{slug}/templates/{template_id}",
+        "configure",
+        200,
+        lambda w: template_body("Renamed"),
+        ("template_id",),
+    ),
+    Op("DELETE", "/orgs/{slug}/templates/{template_id}", "configure", 204, id_params=("template_id",)),
 )
 
 ALLOWED: dict[str, list[str]] = {
@@ -168,6 +244,10 @@ BAD_VALUES = {
     "mailbox_id": 999999,
     "source_id": 999999,
     "key": "no.such",
+    "lead_id": 999999,
+    "case_id": 999999,
+    "rule_id": 999999,
+    "template_id": 999999,
 }
 ORG_SCOPED = [op for op in OPS if "{slug}" in op.path]
 

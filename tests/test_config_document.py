@@ -243,7 +243,7 @@ def broken_documents(cast: Cast) -> list[tuple[dict[str, Any], str]]:
         lambda d: d["mailboxes"][0]["access"].update(users=["x@nowhere.example"]),
     )
     case("mailboxes[0].colour", lambda d: d["mailboxes"][0].update(colour="red"))
-    case("rules", lambda d: d.update(rules=[{"name": "x"}]))
+    case("rules[0].mailbox", lambda d: d.update(rules=[{"name": "x"}]))
     return cases
 
 

@@ -16,8 +16,10 @@ from django.urls import URLPattern, URLResolver, reverse
 
 from postroom.accounts.models import ApiToken, User
 from postroom.web import urls as web_urls
+from tests.autoresponse_helpers import make_rule, make_template
 from tests.conftest import Cast
 from tests.factories import PASSWORD, make_lead_source, make_mailbox, make_role
+from tests.processing_helpers import converted_case, converted_lead
 from tests.web_support import client_for, mailbox_form_data
 
 Ids = dict[str, int]
@@ -44,6 +46,52 @@ def _member(cast: Cast) -> Ids:
     return {"user_id": cast.loner.pk}
 
 
+def _lead(cast: Cast) -> Ids:
+    return {"lead_id": converted_lead(cast.acme, cast.member).pk}
+
+
+def _case(cast: Cast) -> Ids:
+    return {"case_id": converted_case(cast.acme, cast.member).pk}
+
+
+def _rule(cast: Cast) -> Ids:
+    mailbox = make_mailbox(cast.acme)
+    return {"mailbox_id": mailbox.pk, "rule_id": make_rule(mailbox).pk}
+
+
+def _template(cast: Cast) -> Ids:
+    return {"template_id": make_template(cast.acme, name="Welcome").pk}
+
+
+def _rule_form(cast: Cast) -> dict[str, Any]:
+    return {
+        "name": "Orders",
+        "active": "on",
+        "match_mode": "all",
+        "condition-count": "1",
+        "condition-0-field": "subject",
+        "condition-0-operator": "contains",
+        "condition-0-value": "order",
+        "template_choice": "inline",
+        "template_type": "text",
+        "translation-count": "1",
+        "translation-0-language": "en",
+        "translation-0-subject": "Re: {{ message.subject }}",
+        "translation-0-content": "Thanks",
+    }
+
+
+def _template_form(cast: Cast) -> dict[str, Any]:
+    return {
+        "name": "Welcome back",
+        "template_type": "text",
+        "translation-count": "1",
+        "translation-0-language": "en",
+        "translation-0-subject": "Hello",
+        "translation-0-content": "Hi {{ message.sender_name }}",
+    }
+
+
 def _unreachable_server() -> dict[str, Any]:
     return mailbox_form_data() | {"imap_host": "127.0.0.1", "imap_port": "1"}
 
@@ -55,6 +103,10 @@ def _foreign_ids(cast: Cast, ids: Ids) -> Ids:
         "mailbox_id": lambda: make_mailbox(cast.globex, "Foreign").pk,
         "role_id": lambda: make_role(cast.globex, "Foreign").pk,
         "user_id": lambda: cast.outsider.pk,
+        "lead_id": lambda: converted_lead(cast.globex, cast.outsider).pk,
+        "case_id": lambda: converted_case(cast.globex, cast.outsider).pk,
+        "rule_id": lambda: make_rule(make_mailbox(cast.globex, "Foreign rules")).pk,
+        "template_id": lambda: make_template(cast.globex, name="Foreign").pk,
     }
     return {key: foreign[key]() for key in ids}
 
@@ -130,6 +182,22 @@ ORG_ROUTES: tuple[OrgRoute, ...] = (
     ),
     OrgRoute("user-edit", "admin", ("GET", "POST"), _member, lambda cast: {"roles": [cast.support_role.pk]}),
     OrgRoute("user-remove", "admin", ("GET", "POST"), _member),
+    OrgRoute("leads", "member", ("GET",)),
+    OrgRoute("lead-detail", "member", ("GET",), _lead),
+    OrgRoute("cases", "member", ("GET",)),
+    OrgRoute("case-detail", "member", ("GET",), _case),
+    OrgRoute("processing-retry", "configure", ("POST",), _mailbox),
+    OrgRoute("rule-new", "configure", ("GET", "POST"), _mailbox, _rule_form),
+    OrgRoute("rule-edit", "configure", ("GET", "POST"), _rule, _rule_form),
+    OrgRoute("rule-delete", "configure", ("GET", "POST"), _rule),
+    OrgRoute("rule-move", "configure", ("POST",), _rule, lambda cast: {"direction": "up"}),
+    OrgRoute("rule-activate", "configure", ("POST",), _rule, lambda cast: {"active": "off"}),
+    OrgRoute("rule-preview", "configure", ("GET",), _rule),
+    OrgRoute("rule-save-as-template", "configure", ("POST",), _rule, lambda cast: {"template_name": "Saved"}),
+    OrgRoute("email-templates", "configure", ("GET",)),
+    OrgRoute("email-template-new", "configure", ("GET", "POST"), data=_template_form),
+    OrgRoute("email-template-edit", "configure", ("GET", "POST"), _template, _template_form),
+    OrgRoute("email-template-delete", "configure", ("GET", "POST"), _template),
 )
 
 # Users who may open a route of each level, and users who are members but lack the permission.

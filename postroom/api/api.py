@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from postroom.api import configuration, folders, lead_sources, mailboxes, members, orgs, roles
+from postroom.api import (
+    autoresponse,
+    configuration,
+    crm,
+    folders,
+    lead_sources,
+    mailboxes,
+    members,
+    orgs,
+    roles,
+)
 from postroom.api.auth import TokenAuth
 from postroom.api.errors import install_handlers
 
@@ -24,3 +34,5 @@ api = NinjaAPI(
 install_handlers(api)
 for module in (orgs, roles, members, mailboxes, folders, lead_sources, configuration):
     api.add_router("/", module.router)
+api.add_router("/", crm.router)
+api.add_router("/", autoresponse.router)

@@ -27,6 +27,7 @@ GROUPS: tuple[str, ...] = (
     "mailboxes",
     "sync",
     "messages",
+    "crm",
     "tokens",
     "config",
     "demo",

@@ -25,6 +25,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from postroom.accounts.models import User
+from postroom.autoresponse import document as autoresponse_document
+from postroom.autoresponse.editing import RuleData, TemplateData
 from postroom.crm.models import LeadSource
 from postroom.mailboxes.forms import MailboxForm, organization_users
 from postroom.mailboxes.models import Mailbox
@@ -126,8 +128,8 @@ def export_organization(org: Organization) -> dict[str, Any]:
             for source in LeadSource.objects.filter(organization=org).order_by("position", "id")
         ],
         "mailboxes": [export_mailbox(mailbox) for mailbox in mailboxes.order_by("email")],
-        "templates": [],
-        "rules": [],
+        "templates": autoresponse_document.export_templates(org),
+        "rules": autoresponse_document.export_rules(org),
     }
 
 
@@ -234,6 +236,8 @@ class Plan:
     roles: list[dict[str, Any]]
     sources: list[dict[str, Any]]
     mailboxes: list[dict[str, Any]]
+    templates: list[TemplateData] = field(default_factory=list)
+    rules: list[tuple[str, RuleData]] = field(default_factory=list)
 
 
 def check_document(org: Organization, document: Any) -> Plan:
@@ -249,9 +253,6 @@ def check_document(org: Organization, document: Any) -> Plan:
         raise DocumentInvalid(reader.errors)
     if "organization" in top:
         reader.obj(top["organization"], "organization", {"slug", "name"})
-    for key in ("templates", "rules"):
-        if reader.array(top.get(key, []), key):
-            reader.fail(key, f"{key} are not supported by this version of Postroom yet")
     plan = Plan(
         settings=check_settings(reader, top.get("settings", {})),
         roles=check_roles(reader, top.get("roles", [])),
@@ -259,6 +260,14 @@ def check_document(org: Organization, document: Any) -> Plan:
         mailboxes=[],
     )
     plan.mailboxes = check_mailboxes(reader, org, plan, top.get("mailboxes", []))
+    plan.templates, problems = autoresponse_document.check_templates(top.get("templates", []))
+    emails = {m["email"].strip().lower() for m in plan.mailboxes if isinstance(m.get("email"), str)}
+    emails |= {e.lower() for e in Mailbox.objects.filter(organization=org).values_list("email", flat=True)}
+    plan.rules, rule_problems = autoresponse_document.check_rules(
+        org, top.get("rules", []), plan.templates, emails
+    )
+    for path, message in problems + rule_problems:
+        reader.fail(path, message)
     if reader.errors:
         raise DocumentInvalid(reader.errors)
     return plan
@@ -425,6 +434,10 @@ def import_document(org: Organization, document: Any) -> ImportReport:
         apply_roles(org, plan.roles, report)
         apply_sources(org, plan.sources, report)
         apply_mailboxes(org, plan.mailboxes, report)
+        autoresponse_document.apply_templates(
+            org, plan.templates, report.created.append, report.updated.append
+        )
+        autoresponse_document.apply_rules(org, plan.rules, report.created.append, report.updated.append)
     return report
 
 

@@ -211,6 +211,11 @@ class ImapConnection:
                 self.client.idle_done()
         return any(_text(item).upper() in _CHANGES for response in responses for item in response[1:2])
 
+    def append(self, folder: str, raw: bytes, flags: Sequence[str] = ("\\Seen",)) -> None:
+        """IMAP APPEND `raw` to `folder` (its raw server name) with `flags`, e.g. a sent copy to Sent."""
+        with self._translated(COMMAND_TIMEOUT):
+            self.client.append(folder, raw, flags=list(flags))
+
     def close(self) -> None:
         """LOGOUT, or just drop the connection if the server is gone."""
         try:

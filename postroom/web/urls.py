@@ -4,7 +4,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 
 from postroom.web.forms import EmailLoginForm
-from postroom.web.views import configuration, lead_sources, mailboxes, organizations, roles, tokens, users
+from postroom.web.views import (
+    autoresponse,
+    configuration,
+    crm,
+    lead_sources,
+    mailboxes,
+    organizations,
+    processing,
+    roles,
+    tokens,
+    users,
+)
 
 org_patterns: list[URLPattern | URLResolver] = [
     path("", organizations.org_home, name="org-home"),
@@ -49,6 +60,46 @@ org_patterns: list[URLPattern | URLResolver] = [
     path("users/add/", users.user_add, name="user-add"),
     path("users/<int:user_id>/", users.user_edit, name="user-edit"),
     path("users/<int:user_id>/remove/", users.user_remove, name="user-remove"),
+    path("leads/", crm.lead_list, name="leads"),
+    path("leads/<int:lead_id>/", crm.lead_detail, name="lead-detail"),
+    path("cases/", crm.case_list, name="cases"),
+    path("cases/<int:case_id>/", crm.case_detail, name="case-detail"),
+    path(
+        "mailboxes/<int:mailbox_id>/processing/retry/",
+        processing.processing_retry,
+        name="processing-retry",
+    ),
+    path("mailboxes/<int:mailbox_id>/rules/new/", autoresponse.rule_new, name="rule-new"),
+    path("mailboxes/<int:mailbox_id>/rules/<int:rule_id>/", autoresponse.rule_edit, name="rule-edit"),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/delete/", autoresponse.rule_delete, name="rule-delete"
+    ),
+    path("mailboxes/<int:mailbox_id>/rules/<int:rule_id>/move/", autoresponse.rule_move, name="rule-move"),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/activate/",
+        autoresponse.rule_activate,
+        name="rule-activate",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/preview/",
+        autoresponse.rule_preview,
+        name="rule-preview",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/save-as-template/",
+        autoresponse.rule_save_as_template,
+        name="rule-save-as-template",
+    ),
+    path("configuration/templates/", autoresponse.template_list, name="email-templates"),
+    path("configuration/templates/new/", autoresponse.template_new, name="email-template-new"),
+    path(
+        "configuration/templates/<int:template_id>/", autoresponse.template_edit, name="email-template-edit"
+    ),
+    path(
+        "configuration/templates/<int:template_id>/delete/",
+        autoresponse.template_delete,
+        name="email-template-delete",
+    ),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AutoresponseConfig(AppConfig):
+    name = "postroom.autoresponse"
+    label = "autoresponse"

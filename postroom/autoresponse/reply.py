@@ -1,0 +1,60 @@
+"""Building the bytes of an automatic reply (RFC 3834 section 3): From the mailbox, To the sender
+(Reply-To honoured), the full References chain, Auto-Submitted: auto-replied, and a Message-ID of ours."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, make_msgid
+
+from postroom.autoresponse.models import TemplateType
+from postroom.mailboxes.models import Mailbox
+from postroom.messages.models import Message
+from postroom.messages.parse import html_to_text
+
+MAX_REFERENCES = 50  # keep the chain's start and its most recent ids when a thread gets very long
+
+
+def build_reply(
+    message: Message,
+    mailbox: Mailbox,
+    to: str,
+    *,
+    subject: str,
+    content: str,
+    kind: str,
+    language: str,
+    now: datetime,
+) -> bytes:
+    """The complete reply to `message`. An HTML reply also carries a plain-text alternative."""
+    reply = EmailMessage(policy=SMTP)
+    reply["From"] = formataddr((mailbox.label, mailbox.email))
+    reply["To"] = to
+    reply["Subject"] = " ".join(subject.split())  # no header injection through newlines
+    reply["Date"] = format_datetime(now)
+    reply["Message-ID"] = make_msgid(domain=mailbox.email.rsplit("@", 1)[-1] or "postroom.invalid")
+    if message.message_id:
+        reply["In-Reply-To"] = f"<{message.message_id}>"
+    chain = references_chain(message)
+    if chain:
+        reply["References"] = " ".join(f"<{ref}>" for ref in chain)
+    reply["Auto-Submitted"] = "auto-replied"
+    reply["X-Auto-Response-Suppress"] = "All"
+    if language:
+        reply["Content-Language"] = language
+    if kind == TemplateType.HTML:
+        reply.set_content(html_to_text(content) or " ", charset="utf-8")
+        reply.add_alternative(content, subtype="html", charset="utf-8")
+    else:
+        reply.set_content(content, charset="utf-8")
+    return reply.as_bytes()
+
+
+def references_chain(message: Message) -> list[str]:
+    """The parent's References followed by the parent's own Message-ID, without repeats."""
+    chain = list(dict.fromkeys([*message.references, message.message_id]))
+    chain = [ref for ref in chain if ref]
+    if len(chain) > MAX_REFERENCES:
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
+    return chain

@@ -1,0 +1,238 @@
+"""The auto-response step: decide whether and how a new incoming message is answered, and queue the
+reply in the outbox. `respond_to` is the entry point the inbound pipeline calls once per message and
+mailbox; it never sends anything itself and is safe to call again for the same message (a retry).
+
+Every outcome carries a reason written for the admin, shown on the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from postroom.autoresponse import eligibility
+from postroom.autoresponse.conditions import CompiledRule, Facts, InvalidCondition, compile_rule
+from postroom.autoresponse.models import AutoReply, Rule, SenderThrottle
+from postroom.autoresponse.rendering import RenderFailed, choose_translation, render
+from postroom.autoresponse.reply import build_reply
+from postroom.crm.models import Case, Lead
+from postroom.mailboxes.models import Mailbox
+from postroom.messages.models import Message, MessageBody
+from postroom.organizations import config
+from postroom.outbox import send
+from postroom.outbox.models import Kind
+
+logger = logging.getLogger(__name__)
+
+REPLIED, SKIPPED, FAILED = "replied", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class ResponseOutcome:
+    """What the step did: `status` is replied, skipped or failed; `reason` says why, for the admin."""
+
+    status: str
+    reason: str
+    outgoing_ids: tuple[int, ...] = ()
+    notes: tuple[str, ...] = field(default=())  # per-rule remarks (rules not matching, not yet active)
+
+
+@dataclass(frozen=True)
+class RenderedReply:
+    subject: str
+    content: str
+    kind: str
+    language: str
+    language_reason: str
+
+
+def respond_to(
+    message: Message,
+    mailbox: Mailbox,
+    folder_kind: str,
+    internal_date: datetime | None,
+    record: Lead | Case | None = None,
+) -> ResponseOutcome:
+    """Answer `message` (found in a folder of `folder_kind`, received at `internal_date`) with the
+    mailbox's first matching active rule — and later ones when a rule lets them."""
+    refusal = eligibility.refusal(message, mailbox, folder_kind)
+    if refusal:
+        return ResponseOutcome(SKIPPED, refusal)
+    rules = active_rules(mailbox)
+    if not rules:
+        return ResponseOutcome(SKIPPED, "No active autoresponse rule.")
+    facts = facts_of(message)
+    notes: list[str] = []
+    answered: list[ResponseOutcome] = []
+    for compiled in rules:
+        rule = compiled.rule
+        if rule.activated_at is None or internal_date is None or internal_date < rule.activated_at:
+            notes.append(f"Rule “{rule.name}”: the message arrived before the rule became active.")
+            continue
+        failed = None if compiled.matches(facts) else compiled.first_failure(facts)
+        if failed is not None:
+            notes.append(f"Rule “{rule.name}”: condition not met: {failed.label}.")
+            continue
+        outcome = answer(rule, message, mailbox, record)
+        answered.append(outcome)
+        if outcome.status == SKIPPED or not rule.lets_later_rules_answer:
+            break
+    return _summarise(answered, notes)
+
+
+def active_rules(mailbox: Mailbox) -> list[CompiledRule]:
+    """The mailbox's active rules in order, compiled. A rule whose conditions no longer compile (saved
+    before a validation existed) is left out and logged rather than failing every message."""
+    rules = (
+        Rule.objects.filter(mailbox=mailbox, active=True)
+        .select_related("template")
+        .prefetch_related("conditions", "template__translations")
+    )
+    compiled: list[CompiledRule] = []
+    for rule in rules:
+        try:
+            compiled.append(compile_rule(rule, list(rule.conditions.all())))
+        except InvalidCondition as exc:
+            logger.warning("autoresponse: rule %s is invalid and skipped: %s", rule.pk, exc)
+    return compiled
+
+
+def facts_of(message: Message) -> Facts:
+    body = MessageBody.objects.filter(message=message).only("text", "html").first()
+    return Facts(
+        subject=message.subject,
+        text=body.text if body else "",
+        html=body.html if body else "",
+        sender=[(message.from_name, message.from_address)] if message.from_address else [],
+        to=[(n, a) for n, a in message.to],
+        cc=[(n, a) for n, a in message.cc],
+        bcc=[(n, a) for n, a in message.bcc],
+    )
+
+
+def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case | None) -> ResponseOutcome:
+    """Render `rule`'s template for `message` and queue the reply — once per (rule, message) and at
+    most once per sender and mailbox within the organization's limit."""
+    if AutoReply.objects.filter(rule=rule, message=message).exists():
+        return ResponseOutcome(SKIPPED, f"Rule “{rule.name}” already answered this message.")
+    try:
+        rendered = render_reply(rule, message, mailbox, record)
+    except RenderFailed as exc:
+        return ResponseOutcome(FAILED, f"Rule “{rule.name}”: the reply was not sent. {exc}")
+    sender = eligibility.reply_address(message)
+    now = timezone.now()
+    hours = int(config.get("email.autoresponse_limit_hours", mailbox.organization))
+    raw = build_reply(
+        message,
+        mailbox,
+        sender,
+        subject=rendered.subject,
+        content=rendered.content,
+        kind=rendered.kind,
+        language=rendered.language,
+        now=now,
+    )
+    try:
+        with transaction.atomic():
+            if not claim_sender(mailbox, sender, now, hours):
+                return ResponseOutcome(
+                    SKIPPED, f"{sender} was already answered automatically in the last {hours} hours."
+                )
+            reply = AutoReply.objects.create(
+                organization_id=mailbox.organization_id,
+                mailbox=mailbox,
+                rule=rule,
+                message=message,
+                sender=sender,
+            )
+            outgoing = send.enqueue(
+                mailbox, Kind.AUTO_REPLY, raw, [sender], in_reply_to=message, thread=message.thread
+            )
+            reply.outgoing = outgoing
+            reply.save(update_fields=["outgoing"])
+    except IntegrityError:  # another worker answered this (rule, message) first
+        return ResponseOutcome(SKIPPED, f"Rule “{rule.name}” already answered this message.")
+    reason = f"Rule “{rule.name}” answered {sender} in {rendered.language or 'the default language'}."
+    return ResponseOutcome(REPLIED, reason, (outgoing.pk,))
+
+
+def claim_sender(mailbox: Mailbox, sender: str, now: datetime, hours: int) -> bool:
+    """Take the sender's reply slot for this mailbox. A conditional UPDATE (or an INSERT guarded by the
+    unique constraint) decides, so concurrent workers cannot both answer within `hours` (0: no limit)."""
+    cutoff = now - timedelta(hours=hours) if hours > 0 else now
+    rows = SenderThrottle.objects.filter(mailbox=mailbox, sender=sender)
+    if rows.filter(last_reply_at__lte=cutoff).update(last_reply_at=now):
+        return True
+    if rows.exists():
+        return False
+    try:
+        with transaction.atomic():
+            SenderThrottle.objects.create(mailbox=mailbox, sender=sender, last_reply_at=now)
+    except IntegrityError:
+        return False
+    return True
+
+
+def render_reply(
+    rule: Rule,
+    message: Message,
+    mailbox: Mailbox,
+    record: Lead | Case | None,
+    *,
+    contact_language: str = "",
+) -> RenderedReply:
+    """The subject and content of `rule`'s reply to `message`, in the chosen language."""
+    template = rule.template
+    choice = choose_translation(
+        list(template.translations.all()),
+        contact_language=contact_language,
+        message_languages=message.content_language,
+        default_language=str(config.get("email.default_language", mailbox.organization)),
+    )
+    if choice is None:
+        raise RenderFailed("The response template has no translation.")
+    context = template_context(message, mailbox, record)
+    subject = render(choice.translation.subject, context)
+    content = render(choice.translation.content, context, template.type)
+    return RenderedReply(subject, content, template.type, choice.translation.language, choice.why)
+
+
+def template_context(message: Message, mailbox: Mailbox, record: Lead | Case | None) -> dict[str, Any]:
+    """The documented template variables (see `postroom.autoresponse.rendering`): plain values only, so
+    the sandbox has no model object to climb out of."""
+    date = message.date.strftime("%Y-%m-%d %H:%M %Z") if message.date else ""
+    return {
+        "message": {
+            "subject": message.subject,
+            "sender_name": message.from_name,
+            "sender_email": message.from_address,
+            "date": date,
+        },
+        "mailbox": {"label": mailbox.label, "email": mailbox.email},
+        "organization": {"name": mailbox.organization.name},
+        "record": None if record is None else {"number": record.reference, "link": record_link(record)},
+    }
+
+
+def record_link(record: Lead | Case) -> str:
+    kind = "leads" if isinstance(record, Lead) else "cases"
+    base = str(getattr(settings, "POSTROOM_BASE_URL", "")).rstrip("/")
+    return f"{base}/o/{record.organization.slug}/{kind}/{record.pk}/"
+
+
+def _summarise(answered: Sequence[ResponseOutcome], notes: list[str]) -> ResponseOutcome:
+    if not answered:
+        return ResponseOutcome(
+            SKIPPED, notes[-1] if len(notes) == 1 else "No rule matched.", notes=tuple(notes)
+        )
+    ids = tuple(i for outcome in answered for i in outcome.outgoing_ids)
+    status = REPLIED if ids else answered[0].status
+    reason = " ".join(outcome.reason for outcome in answered)
+    return ResponseOutcome(status, reason, ids, tuple(notes))

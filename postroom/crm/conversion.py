@@ -1,0 +1,304 @@
+"""Convert To Lead / Convert To Case (MISSION M5): the first message of a conversation that is new to the
+organization becomes a lead or a case; later messages of that conversation join it.
+
+The rules, decided where the spec is silent:
+- Joining comes first: a message whose thread already has a record joins it, whatever its folder or date
+  (linking a message to a record creates nothing). Only the mailbox's "Do Nothing" skips even that.
+- A message creates a record when its thread has no record, and
+  * it arrived in an incoming folder: Inbox or a user folder ("other"). Sent, Drafts, Trash and Spam never
+    convert; neither does Archive, which holds mail someone already handled (moved or filed there);
+  * the server's INTERNALDATE of that arrival is at or after `processing_enabled_at` (no INTERNALDATE:
+    no conversion, so historical mail can never slip through);
+  * its sender is none of the organization's own mailbox addresses;
+  * the conversation is new to the organization: no message of the thread stored before this one was
+    received before processing was enabled, or was sent by one of the organization's mailboxes.
+  So a reply stored before its parent creates the record (nothing older is known) and the parent joins it
+  when it arrives; a reply to a conversation the organization had before never creates one.
+- Exactly once: each record claims its thread in `ThreadRecord` (unique per organization and thread, one
+  table for leads and cases), inside the creating transaction. A concurrent worker that loses the race
+  gets IntegrityError and joins the winner's record instead.
+- Thread merges: the absorbed thread is deleted and its record's `thread` becomes NULL; the record is
+  still found through its originating message, and is re-attached to the merged thread when that thread
+  has no record of its own. When both had one, both records stay (the survivor's keeps the claim).
+- A retired lead source is still given to new leads until an admin chooses another (the mailbox form
+  warns about it); changing the mailbox's choice never touches existing records.
+- Configuration that cannot work (no owner, an owner or assignee who is deactivated or left the
+  organization, no lead source) raises ConversionFailed: the pipeline retries with back-off, then lists
+  the message as failed on the mailbox page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+
+from postroom.accounts.models import User
+from postroom.crm.models import Case, Lead, LeadSource, RecordCounter, RecordKind, ThreadRecord
+from postroom.mailboxes.models import Mailbox, ProcessType
+from postroom.messages.models import Message, MessageBody
+from postroom.messages.parse import html_to_text
+from postroom.organizations.models import Organization
+
+logger = logging.getLogger(__name__)
+
+INCOMING_KINDS = frozenset({"inbox", "other"})
+NO_SUBJECT = "(no subject)"
+Record = Lead | Case
+
+
+class ConversionFailed(Exception):
+    """The conversion cannot run as configured; the message says why, in words an admin can act on."""
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Where and when a message arrived in a mailbox: what eligibility is decided on."""
+
+    mailbox: Mailbox
+    message: Message
+    folder_kind: str
+    internal_date: datetime | None
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # "created", "joined" or "skipped"
+    record: Record | None = None
+    reason: str = ""
+
+
+def convert(arrival: Arrival) -> Result:
+    """Create the thread's lead or case from this arrival, join the existing one, or say why neither.
+    Idempotent: run again, it joins what the first run created."""
+    mailbox = arrival.mailbox
+    if mailbox.process_type not in (ProcessType.LEAD, ProcessType.CASE):
+        return Result("skipped", reason="the mailbox's Email Processing is Do Nothing")
+    message = Message.objects.get(pk=arrival.message.pk)  # fresh: a merge may have moved its thread
+    existing = record_of_thread(mailbox.organization, message.thread_id)
+    if existing is not None:
+        return Result("joined", existing)
+    reason = why_not_new(arrival, message)
+    if reason:
+        return Result("skipped", reason=reason)
+    try:
+        with transaction.atomic():
+            return Result("created", _create(mailbox, message))
+    except IntegrityError:
+        existing = record_of_thread(mailbox.organization, message.thread_id)
+        if existing is None:
+            raise  # not the thread claim: let the pipeline retry
+        logger.info("thread %s was converted by a concurrent worker: joining", message.thread_id)
+        return Result("joined", existing)
+
+
+def record_of_thread(organization: Organization, thread_id: int) -> Record | None:
+    """The lead or case of this thread: the one holding the thread's claim, else (after a merge) the
+    earliest whose originating message is now in the thread — re-attached to it when possible."""
+    for model in (Lead, Case):
+        claimed = model.objects.filter(organization=organization, thread_id=thread_id).first()
+        if claimed is not None:
+            return claimed
+    orphans: list[Record] = [
+        *Lead.objects.filter(organization=organization, message__thread_id=thread_id),
+        *Case.objects.filter(organization=organization, message__thread_id=thread_id),
+    ]
+    if not orphans:
+        return None
+    orphan = min(orphans, key=lambda r: (r.created_at, r.record_id))
+    _reattach(orphan, thread_id)
+    return orphan
+
+
+def _reattach(record: Record, thread_id: int) -> None:
+    """Give a record whose thread was merged away the claim on the merged thread (if still free)."""
+    try:
+        with transaction.atomic():
+            claimed = ThreadRecord.objects.filter(pk=record.record_id, thread__isnull=True).update(
+                thread_id=thread_id
+            )
+            if claimed:
+                type(record).objects.filter(pk=record.pk).update(thread_id=thread_id)
+                record.thread_id = thread_id
+    except IntegrityError:
+        pass  # another record holds the merged thread's claim; this one stays detached
+
+
+def why_not_new(arrival: Arrival, message: Message) -> str:
+    """Why this arrival may not create a record ("" when it may)."""
+    mailbox = arrival.mailbox
+    enabled_at = mailbox.processing_enabled_at
+    if arrival.folder_kind not in INCOMING_KINDS:
+        return f"arrived in a folder of kind {arrival.folder_kind!r}, which never converts"
+    if arrival.internal_date is None:
+        return "the server gave no receive date (INTERNALDATE)"
+    if enabled_at is None or arrival.internal_date < enabled_at:
+        return "received before processing was enabled"
+    own = own_addresses(mailbox.organization)
+    if message.from_address.strip().lower() in own:
+        return "sent by one of the organization's own mailboxes"
+    return _older_conversation(message, enabled_at, own)
+
+
+def own_addresses(organization: Organization) -> set[str]:
+    return {
+        e.lower() for e in Mailbox.objects.filter(organization=organization).values_list("email", flat=True)
+    }
+
+
+def _older_conversation(message: Message, enabled_at: datetime, own: set[str]) -> str:
+    from postroom.sync.models import Placement  # the sync app owns placements; read-only here
+
+    earlier = Message.objects.filter(
+        organization_id=message.organization_id, thread_id=message.thread_id, pk__lt=message.pk
+    )
+    if earlier.annotate(sender=Lower("from_address")).filter(sender__in=own).exists():
+        return "the conversation was started by the organization"
+    if Placement.objects.filter(message__in=earlier, internal_date__lt=enabled_at).exists():
+        return "the conversation began before processing was enabled"
+    return ""
+
+
+# Creating ------------------------------------------------------------------------------------------
+
+
+def _create(mailbox: Mailbox, message: Message) -> Record:
+    """Claim the thread, then number and insert the record: one transaction (the caller's)."""
+    owner = _active_member(mailbox, mailbox.owner_id, "owner")
+    if owner is None:
+        raise ConversionFailed("no owner is chosen in the mailbox's Email Processing settings")
+    kind = RecordKind.LEAD if mailbox.process_type == ProcessType.LEAD else RecordKind.CASE
+    source = _lead_source(mailbox) if kind == RecordKind.LEAD else None
+    assignee = _active_member(mailbox, mailbox.case_assignee_id, "assignee")
+    claim = ThreadRecord.objects.create(
+        organization=mailbox.organization, thread_id=message.thread_id, kind=kind
+    )
+    common = {
+        "organization": mailbox.organization,
+        "number": next_number(mailbox.organization, kind),
+        "record": claim,
+        "email": message.from_address[:320],
+        "owner": owner,
+        "mailbox": mailbox,
+        "thread_id": message.thread_id,
+        "message": message,
+    }
+    body = plain_text_body(message)
+    if source is not None:
+        first, last = person_name(message.from_name, message.from_address)
+        return Lead.objects.create(
+            **common,
+            name=truncate(message.subject.strip() or NO_SUBJECT, 255),
+            first_name=truncate(first, 100),
+            last_name=truncate(last, 100),
+            notes=body,
+            source=source,
+        )
+    return Case.objects.create(
+        **common,
+        subject=truncate(message.subject.strip() or NO_SUBJECT, 255),
+        description=body,
+        assignee=assignee,
+        status=mailbox.case_status,
+        priority=mailbox.case_priority,
+    )
+
+
+def _active_member(mailbox: Mailbox, user_id: int | None, role: str) -> User | None:
+    if user_id is None:
+        return None
+    user = User.objects.filter(
+        pk=user_id, is_active=True, memberships__organization_id=mailbox.organization_id
+    ).first()
+    if user is None:
+        raise ConversionFailed(
+            f"the {role} chosen in the mailbox's Email Processing settings is deactivated or no longer "
+            "a member of the organization"
+        )
+    return user
+
+
+def _lead_source(mailbox: Mailbox) -> LeadSource:
+    source_id = mailbox.lead_source_id
+    source = (
+        LeadSource.objects.filter(pk=source_id, organization=mailbox.organization).first()
+        if source_id
+        else None
+    )
+    if source is None:
+        raise ConversionFailed("no lead source is chosen in the mailbox's Email Processing settings")
+    return source  # retired or not: it stays until an admin picks another
+
+
+def next_number(organization: Organization, kind: str) -> int:
+    """The next number of `kind` in the organization. Holds the counter row's lock until the caller's
+    transaction ends, so concurrent conversions are numbered one after the other."""
+    counter, _ = RecordCounter.objects.select_for_update().get_or_create(organization=organization, kind=kind)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return counter.last_number
+
+
+# Shaping the message into record fields ------------------------------------------------------------
+
+_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote)\s*>")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_NAME_SEPARATORS = re.compile(r"[._\-]+")
+
+
+def plain_text_body(message: Message) -> str:
+    """The message's plain-text body; HTML-only mail is converted to text, keeping its line breaks."""
+    body = MessageBody.objects.filter(message=message).first()
+    if body is None:
+        return ""
+    text = body.text if body.text.strip() else html_to_text(_BLOCK_END.sub("\n", body.html))
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\x00", "").split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def person_name(display_name: str, address: str) -> tuple[str, str]:
+    """(first, last) from the display name ("Ann Lee", "Lee, Ann"), else from the address's local part
+    ("ann.lee+sales@..." -> Ann, Lee)."""
+    name = " ".join(display_name.replace('"', " ").split())
+    if name and "@" not in name:
+        if "," in name:
+            last, _, first = name.partition(",")
+            return first.strip(), last.strip()
+        first, _, last = name.partition(" ")
+        return first, last
+    local = address.split("@", 1)[0].split("+", 1)[0]
+    parts = [p.capitalize() for p in _NAME_SEPARATORS.split(local) if p]
+    if not parts:
+        return "", ""
+    return parts[0], " ".join(parts[1:])
+
+
+def truncate(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters without splitting a character sequence: no dangling
+    combining mark, joiner or variation selector, ending in "…" when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    while cut and (_glues(cut[-1]) or _glues(text[len(cut)])):
+        cut = cut[:-1]
+    return cut.rstrip() + "…"
+
+
+def _glues(char: str) -> bool:
+    """Characters that glue onto their neighbours into one visible symbol (combining marks, ZWJ,
+    variation selectors, emoji skin-tone modifiers): cutting next to them breaks the symbol."""
+    code = ord(char)
+    return (
+        bool(unicodedata.combining(char))
+        or code == 0x200D
+        or 0xFE00 <= code <= 0xFE0F
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0100 <= code <= 0xE01EF
+        or unicodedata.category(char) == "Cs"
+    )

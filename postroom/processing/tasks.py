@@ -1,0 +1,25 @@
+"""Huey tasks of the inbound pipeline (found by djhuey's autodiscovery of `tasks` modules).
+
+`process_mailbox_jobs` is queued after a sync batch commits; `sweep_inbound_jobs` runs every minute and
+picks up whatever is due (retries, and work whose wake-up was lost). Both are safe to run twice at once:
+each job is claimed by a conditional UPDATE before it runs.
+"""
+
+from __future__ import annotations
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from postroom.processing.runner import run_due_jobs
+
+
+@db_task()  # type: ignore[untyped-decorator]  # huey is untyped
+def process_mailbox_jobs(mailbox_id: int) -> int:
+    """Run the due jobs of one mailbox; returns how many ran."""
+    return run_due_jobs(mailbox_id=mailbox_id)
+
+
+@db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]  # huey is untyped
+def sweep_inbound_jobs() -> int:
+    """Run every due job of every mailbox; returns how many ran."""
+    return run_due_jobs()
