@@ -31,6 +31,7 @@ from postroom.crypto import SecretUnreadable
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.parse import ParsedMessage
 from postroom.messages.store import store_parsed
+from postroom.processing.runner import record_new_placements
 from postroom.sync import imap, lease, net, scheduler
 from postroom.sync.check import imap_endpoint
 from postroom.sync.errors import MailServerError, scrub
@@ -230,11 +231,17 @@ class FolderSync:
         mailbox, folder = self.mailbox, self.folder
         with transaction.atomic():
             stored = store_parsed(mailbox.organization, [m.raw for m in fetched], parsed)
+            placements = [
+                _placement(mailbox, folder, m, s.message_id) for m, s in zip(fetched, stored, strict=True)
+            ]
             Placement.objects.bulk_create(
-                [_placement(mailbox, folder, m, s.message_id) for m, s in zip(fetched, stored, strict=True)],
+                placements,
                 ignore_conflicts=True,  # a worker whose lease we took over may have placed some already
                 batch_size=500,
             )
+            # Processing (conversion, auto-replies) is recorded with the mail it concerns, so a crash can
+            # never leave stored mail that nobody will process; it runs after this transaction commits.
+            record_new_placements(placements)
             Folder.objects.filter(pk=folder.pk, last_uid__lt=checkpoint).update(last_uid=checkpoint)
             created = sum(1 for s in stored if s.created)
             MailboxSyncState.objects.filter(mailbox=mailbox).update(
