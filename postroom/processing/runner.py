@@ -22,6 +22,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from postroom.autoresponse.models import Rule
+from postroom.mailboxes.models import Mailbox, ProcessType
 from postroom.processing.models import Conversion, InboundJob, JobStatus
 from postroom.processing.steps import STEPS, StepFailed
 from postroom.sync.models import Folder, Placement
@@ -44,9 +46,11 @@ def record_new_placements(placements: Iterable[Placement]) -> int:
     surrounding transaction commits. Safe inside the sync's batch transaction and safe to repeat: a
     message moved between folders, re-synced, or placed twice in one mailbox keeps its first job.
     Returns how many placements were offered."""
-    rows = list(placements)
+    offered = list(placements)
+    busy = _mailboxes_with_work({p.mailbox_id for p in offered})
+    rows = [p for p in offered if p.mailbox_id in busy]
     if not rows:
-        return 0
+        return len(offered)
     kinds = dict(Folder.objects.filter(pk__in={p.folder_id for p in rows}).values_list("pk", "kind"))
     jobs: dict[tuple[int, int], InboundJob] = {}
     for p in rows:
@@ -63,7 +67,18 @@ def record_new_placements(placements: Iterable[Placement]) -> int:
     InboundJob.objects.bulk_create(list(jobs.values()), ignore_conflicts=True, batch_size=500)
     mailbox_ids = sorted({p.mailbox_id for p in rows})
     transaction.on_commit(lambda: _wake(mailbox_ids))
-    return len(rows)
+    return len(offered)
+
+
+def _mailboxes_with_work(mailbox_ids: set[int]) -> set[int]:
+    """The mailboxes that convert mail or have an active auto-response rule. Mail stored while a mailbox
+    has neither can never be converted or answered later (both only act on mail received after they were
+    turned on), so the sync records no job for it: a Do Nothing mailbox's history costs no jobs."""
+    if not mailbox_ids:
+        return set()
+    converting = Mailbox.objects.filter(pk__in=mailbox_ids).exclude(process_type=ProcessType.NONE)
+    answering = Rule.objects.filter(mailbox_id__in=mailbox_ids, active=True)
+    return set(converting.values_list("pk", flat=True)) | set(answering.values_list("mailbox_id", flat=True))
 
 
 def _wake(mailbox_ids: list[int]) -> None:
