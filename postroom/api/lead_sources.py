@@ -7,16 +7,15 @@ an option keeps config imports and existing leads pointing at it.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from django.utils.text import slugify
 from ninja import Router, Status
 
 from postroom.api.errors import FieldErrors
 from postroom.api.schemas import LeadSourceIn, LeadSourceOut, LeadSourcePatch, responses
 from postroom.api.tenancy import open_org
 from postroom.crm.models import LeadSource
+from postroom.crm.sources import sources_of, unique_key
 from postroom.organizations.models import Organization
 
 router = Router(tags=["lead sources"])
@@ -28,20 +27,6 @@ def source_out(source: LeadSource) -> LeadSourceOut:
     return LeadSourceOut(
         id=source.pk, key=source.key, label=source.label, position=source.position, retired=source.retired
     )
-
-
-def sources_of(organization: Organization) -> QuerySet[LeadSource]:
-    return LeadSource.objects.filter(organization=organization).order_by("position", "id")
-
-
-def unique_key(organization: Organization, label: str) -> str:
-    """A key derived from `label` that no other source of the organization uses."""
-    base = slugify(label).replace("_", "-").strip("-")[:40].strip("-") or "source"
-    taken = set(LeadSource.objects.filter(organization=organization).values_list("key", flat=True))
-    key, n = base, 2
-    while key in taken:
-        key, n = f"{base}-{n}", n + 1
-    return key
 
 
 def _checked_label(organization: Organization, raw: str, exclude: int | None = None) -> str:

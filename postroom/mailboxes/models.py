@@ -131,6 +131,23 @@ class Mailbox(models.Model):
     def __str__(self) -> str:
         return f"{self.label} <{self.email}>"
 
+    def server_settings(self) -> dict[str, dict[str, object]]:
+        """The IMAP and SMTP connection settings as shown by the CLI and the config document (no secret)."""
+        return {
+            "imap": {
+                "enabled": self.imap_enabled,
+                "host": self.imap_host,
+                "port": self.imap_port,
+                "encryption": self.imap_encryption,
+            },
+            "smtp": {
+                "enabled": self.smtp_enabled,
+                "host": self.smtp_host,
+                "port": self.smtp_port,
+                "encryption": self.smtp_encryption,
+            },
+        }
+
     @property
     def has_password(self) -> bool:
         return bool(self.password_ciphertext)

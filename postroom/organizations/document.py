@@ -147,18 +147,7 @@ def export_mailbox(mailbox: Mailbox) -> dict[str, Any]:
     return {
         "label": mailbox.label,
         "email": mailbox.email,
-        "imap": {
-            "enabled": mailbox.imap_enabled,
-            "host": mailbox.imap_host,
-            "port": mailbox.imap_port,
-            "encryption": mailbox.imap_encryption,
-        },
-        "smtp": {
-            "enabled": mailbox.smtp_enabled,
-            "host": mailbox.smtp_host,
-            "port": mailbox.smtp_port,
-            "encryption": mailbox.smtp_encryption,
-        },
+        **mailbox.server_settings(),
         "user": mailbox.username,
         "verify_tls": mailbox.verify_tls,
         "sync_since": mailbox.sync_since.isoformat() if mailbox.sync_since else None,

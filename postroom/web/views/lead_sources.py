@@ -7,31 +7,16 @@ by returning just the list fragment.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from postroom.crm.models import LeadSource
+from postroom.crm.sources import sources_of, unique_key
 from postroom.organizations.access import OrgAccess
 from postroom.organizations.models import Organization
 from postroom.web.forms import LeadSourceLabelForm
 from postroom.web.guards import is_htmx, org_view
-
-
-def sources_of(organization: Organization) -> QuerySet[LeadSource]:
-    return LeadSource.objects.filter(organization=organization).order_by("position", "id")
-
-
-def unique_key(organization: Organization, label: str) -> str:
-    """A key derived from `label` that no other source of the organization uses (keys never change)."""
-    base = slugify(label).replace("_", "-").strip("-")[:40].strip("-") or "source"
-    taken = set(LeadSource.objects.filter(organization=organization).values_list("key", flat=True))
-    key, n = base, 2
-    while key in taken:
-        key, n = f"{base}-{n}", n + 1
-    return key
 
 
 def _label_clash(organization: Organization, label: str, exclude: int | None = None) -> bool:
