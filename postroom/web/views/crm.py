@@ -4,7 +4,7 @@ thread's messages are limited to the mailboxes the reader may see (M6)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from django import forms
 from django.core.paginator import Page, Paginator
@@ -124,18 +124,30 @@ def _detail(request: HttpRequest, access: OrgAccess, record: Record, template: s
     return render(request, template, ctx)
 
 
+def _list(
+    request: HttpRequest,
+    access: OrgAccess,
+    form: forms.Form,
+    records: QuerySet[Any],
+    kind: Literal["leads", "cases"],
+) -> HttpResponse:
+    """A filtered, paginated list of leads or cases (`kind`), rendered with that kind's template."""
+    ctx = {
+        "access": access,
+        "form": form,
+        "page": _page(request, records),
+        "query": _query_without_page(request),
+        "menu": kind,
+    }
+    return render(request, f"postroom/crm/{kind[:-1]}_list.html", ctx)
+
+
 @require_GET
 @org_view("member")
 def lead_list(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     form = LeadFilterForm(request.GET, access.organization)
-    ctx = {
-        "access": access,
-        "form": form,
-        "page": _page(request, leads_of(access.organization, form.filters())),
-        "query": _query_without_page(request),
-        "menu": "leads",
-    }
-    return render(request, "postroom/crm/lead_list.html", ctx)
+    records = leads_of(access.organization, form.filters())
+    return _list(request, access, form, records, "leads")
 
 
 @require_GET
@@ -149,14 +161,8 @@ def lead_detail(request: HttpRequest, access: OrgAccess, lead_id: int) -> HttpRe
 @org_view("member")
 def case_list(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     form = CaseFilterForm(request.GET, access.organization)
-    ctx = {
-        "access": access,
-        "form": form,
-        "page": _page(request, cases_of(access.organization, form.filters())),
-        "query": _query_without_page(request),
-        "menu": "cases",
-    }
-    return render(request, "postroom/crm/case_list.html", ctx)
+    records = cases_of(access.organization, form.filters())
+    return _list(request, access, form, records, "cases")
 
 
 @require_GET
