@@ -24,11 +24,11 @@ from postroom.crm.queries import (
     originating_message,
     thread_messages,
 )
+from postroom.mailboxes.access import visible_mailboxes
 from postroom.mailboxes.models import CasePriority, CaseStatus, Mailbox
 from postroom.organizations.access import OrgAccess
 from postroom.organizations.models import Organization
 from postroom.web.guards import org_view
-from postroom.web.views.organizations import visible_mailboxes
 
 PAGE_SIZE = 50
 

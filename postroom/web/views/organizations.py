@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from postroom.mailboxes.models import Mailbox
+from postroom.mailboxes.access import visible_mailboxes
 from postroom.organizations.access import OrgAccess, org_access, organizations_for
 from postroom.web.forms import OrganizationForm
 from postroom.web.guards import (
@@ -64,16 +63,6 @@ def switch(request: HttpRequest) -> HttpResponse:
     access = org_access(current_user(request), request.GET.get("org", ""))
     remember_organization(request, access)
     return redirect("org-home", slug=access.organization.slug)
-
-
-def visible_mailboxes(access: OrgAccess) -> QuerySet[Mailbox]:
-    """Mailboxes this user may see: all for configurers, else those granted to their roles or to them."""
-    mailboxes = Mailbox.objects.filter(organization=access.organization)
-    if access.can_configure:
-        return mailboxes
-    assert access.membership is not None
-    granted = Q(access_roles__in=access.membership.roles.all()) | Q(access_users=access.user)
-    return mailboxes.filter(granted).distinct()
 
 
 @require_GET
