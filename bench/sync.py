@@ -3,6 +3,10 @@
 Usage (from the repository root; needs Debian's dovecot-imapd, installed on first use like the tests do):
 
     .venv/bin/python -m bench.sync [-n 20000] [--batch 250]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postroom .venv/bin/python -m bench.sync
+
+The sync writes to a fresh SQLite database in a temp directory, or, when DATABASE_URL names a PostgreSQL
+server, to a fresh database created on that server next to the one named (and dropped afterwards).
 
 It starts a private Dovecot on loopback (the test servers' code), seeds one folder with N realistic
 messages by writing Maildir files directly (sizes mixed to average ~50 KB: short notes, HTML newsletters,
@@ -12,7 +16,7 @@ threads), then times in one run:
   (a) a bare imaplib fetch of every message (UID SEARCH ALL, then UID FETCH BODY.PEEK[] in batches, bytes
       discarded): the ceiling set by the server and the network stack;
   (b) the full Postroom sync of the same folder (`postroom sync --mailbox ID --once` in a child process,
-      fresh SQLite database): fetch, parse, identity, threads, raw + bodies + attachments, placements,
+      fresh database): fetch, parse, identity, threads, raw + bodies + attachments, placements,
       checkpoints.
 
 It prints msg/s for both, their ratio, and the sync's peak RSS (of the child process, from wait4).
@@ -32,11 +36,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SEED = 20260301
 BODY_WORDS = (
@@ -64,8 +70,33 @@ def main() -> int:
 
 
 def run(n: int, batch: int, work: Path) -> int:
+    server = os.environ.get("DATABASE_URL", "")
+    if not server.startswith(("postgres://", "postgresql://")):
+        return run_on(f"sqlite:///{work / 'bench.sqlite3'}", n, batch, work)
+    with fresh_postgres_database(server) as url:
+        return run_on(url, n, batch, work)
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on the server of `server_url`, dropped afterwards."""
+    import psycopg
+
+    parts = urlsplit(server_url)
+    name = f"postroom_bench_sync_{os.getpid()}"
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parts._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_on(database_url: str, n: int, batch: int, work: Path) -> int:
     os.environ["POSTROOM_DATA_DIR"] = str(work / "data")
-    os.environ["DATABASE_URL"] = f"sqlite:///{work / 'bench.sqlite3'}"
+    os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "postroom.settings"
     import django
 
@@ -96,7 +127,8 @@ def run(n: int, batch: int, work: Path) -> int:
         mailbox_id = make_mailbox(dovecot.imap_port, user.username, user.password)
         sync_rate, peak_mb = full_sync(mailbox_id, n, work)
     print(f"(a) bare imaplib fetch: {bare_rate:,.0f} msg/s")
-    print(f"(b) full Postroom sync: {sync_rate:,.0f} msg/s, peak RSS {peak_mb:.0f} MB")
+    vendor = database_url.split(":", 1)[0]
+    print(f"(b) full Postroom sync: {sync_rate:,.0f} msg/s, peak RSS {peak_mb:.0f} MB ({vendor})")
     print(f"ratio (b)/(a): {sync_rate / bare_rate:.2f}")
     return 0
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message as Headers
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import cached_property
 
 from postroom.messages.decode import Problems, clean, decode_base64, decode_bytes, decode_words, header_text
 from postroom.messages.identity import content_hash, message_id_list, normalize_message_id, split_raw
@@ -33,7 +34,6 @@ Fields = dict[str, list[str]]
 _X_AUTOREPLY = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-autoresponse")
 _TAG = re.compile(r"<[^>]*>")
 _INVISIBLE = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_SPACE = re.compile(r"\s+")
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f<>:\"|?*]")
 
 
@@ -77,27 +77,28 @@ class ParsedMessage:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     problems: Problems = field(default_factory=list)
 
-    @property
+    # Derived once, at the end of parse() (see _derive): a ParsedMessage is not changed after that.
+    @cached_property
     def has_attachments(self) -> bool:
         return any(a.disposition == "attachment" for a in self.attachments)
 
-    @property
+    @cached_property
     def snippet(self) -> str:
         text = self.text[:SNIPPET_SOURCE]
         source = text if text.strip() else html_to_text(self.html[: SNIPPET_SOURCE * 4])
-        return _SPACE.sub(" ", source[:SNIPPET_SOURCE]).strip()[:SNIPPET_LENGTH]
+        return " ".join(source[:SNIPPET_SOURCE].split())[:SNIPPET_LENGTH]  # whitespace runs -> one space
 
-    @property
+    @cached_property
     def parse_error(self) -> str:
         return "; ".join(dict.fromkeys(self.problems))
 
-    @property
+    @cached_property
     def thread_keys(self) -> list[str]:
         """Every Message-ID that ties this message to a conversation: its own and those it refers to."""
         keys = [self.message_id, self.in_reply_to, *self.references]
         return [k for k in dict.fromkeys(keys) if k]
 
-    @property
+    @cached_property
     def is_thread_root(self) -> bool:
         return not self.in_reply_to and not self.references
 
@@ -116,7 +117,15 @@ def parse(raw: bytes) -> ParsedMessage:
         parsed.problems.append(f"parser failed: {type(exc).__name__}")
     if not parsed.content_hash:
         parsed.content_hash = parsed.raw_sha256
+    _derive(parsed)
     return parsed
+
+
+def _derive(parsed: ParsedMessage) -> None:
+    """Compute the derived values now, so they travel with the message: parsing may run in a helper
+    process, and the process that stores is the busier one."""
+    for name in ("has_attachments", "snippet", "parse_error", "thread_keys", "is_thread_root"):
+        getattr(parsed, name)
 
 
 def html_to_text(markup: str) -> str:

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, OperationalError, connection, models, transaction
+from django.utils import timezone
 
+from postroom.messages import bulk
 from postroom.messages.models import Attachment, Message, MessageBody, MessageRaw, ThreadKey
-from postroom.messages.parse import ParsedMessage, parse
-from postroom.messages.threads import Retry, assign_threads, chunked
+from postroom.messages.parse import ParsedAttachment, ParsedMessage, parse
+from postroom.messages.threads import Retry, assign_threads
 from postroom.organizations.models import Organization
 
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 5
-RAW_BATCH = 100  # rows per INSERT of raw bytes: ~5 MB statements rather than one huge one
 Identity = tuple[str, str]  # (normalised Message-ID, content hash)
 
 
@@ -112,104 +113,145 @@ def _store(
             new_indexes[identity] = index
     fresh = [parsed[i] for i in new_indexes.values()]
     thread_ids = assign_threads(organization, fresh)
-    messages = [
-        Message(organization=organization, thread_id=thread_id, **_identity_fields(p), **_parsed_fields(p))
-        for p, thread_id in zip(fresh, thread_ids, strict=True)
-    ]
-    Message.objects.bulk_create(messages)
-    _insert_details(organization, messages, [raws[i] for i in new_indexes.values()], fresh)
-    created = {identity: message for identity, message in zip(new_indexes, messages, strict=True)}
+    bulk.insert(
+        Message,
+        MESSAGE_COLUMNS,
+        [_message_row(t, p) for p, t in zip(fresh, thread_ids, strict=True)],
+        same={"organization_id": organization.pk, "created_at": timezone.now()},
+    )
+    ids = {identity: row.pk for identity, row in _find_existing(organization, list(new_indexes)).items()}
+    message_ids = [ids[identity] for identity in new_indexes]
+    _insert_details(organization, message_ids, [raws[i] for i in new_indexes.values()], fresh)
+    created = {
+        identity: StoredMessage(ids[identity], True, thread_id, p.parse_error)
+        for identity, p, thread_id in zip(new_indexes, fresh, thread_ids, strict=True)
+    }
     results: list[StoredMessage] = []
     for index, identity in enumerate(identities):
-        if identity in created and new_indexes[identity] == index:
-            message = created[identity]
-            results.append(StoredMessage(message.pk, True, message.thread_id, message.parse_error))
-        else:
-            row = existing.get(identity) or created[identity]
+        if identity in existing:
+            row = existing[identity]
             results.append(StoredMessage(row.pk, False, row.thread_id, row.parse_error))
+        else:  # created here, for the first input with this identity; later ones are repeats of it
+            results.append(replace(created[identity], created=new_indexes[identity] == index))
     return results
 
 
-def _find_existing(organization: Organization, identities: list[Identity]) -> dict[Identity, Message]:
-    """Stored messages with these identities: one query per 500 ids, using the identity index."""
+class _Stored(NamedTuple):
+    pk: int
+    thread_id: int
+    parse_error: str
+
+
+def _find_existing(organization: Organization, identities: list[Identity]) -> dict[Identity, _Stored]:
+    """Stored messages with these identities, through the identity index: by Message-ID (a reused one
+    brings along rows with other content, dropped here), or by content hash for mail without one."""
     wanted = set(identities)
-    found: dict[Identity, Message] = {}
-    message_ids = sorted({m for m, _h in wanted})
-    hashes = sorted({h for _m, h in wanted})
-    for id_chunk in chunked(message_ids):
-        rows = Message.objects.filter(
-            organization=organization, message_id__in=id_chunk, content_hash__in=hashes
-        ).only("id", "message_id", "content_hash", "thread_id", "parse_error")
-        for row in rows:
-            if (row.message_id, row.content_hash) in wanted:
-                found[(row.message_id, row.content_hash)] = row
-    return found
+    columns = ["message_id", "content_hash", "id", "thread_id", "parse_error"]
+    org = {"organization_id": organization.pk}
+    with_id = sorted({m for m, _h in wanted if m})
+    rows = bulk.select_in(Message, columns, org, "message_id", with_id)
+    without_id = sorted({h for m, h in wanted if not m})
+    rows += bulk.select_in(Message, columns, {**org, "message_id": ""}, "content_hash", without_id)
+    return {(m, h): _Stored(pk, thread, error) for m, h, pk, thread, error in rows if (m, h) in wanted}
 
 
-def _identity_fields(p: ParsedMessage) -> dict[str, object]:
-    return {
-        "message_id": p.message_id,
-        "content_hash": p.content_hash,
-        "raw_sha256": p.raw_sha256,
-        "size": p.size,
-    }
+# The Message columns a parse fills, named as ParsedMessage names them (see `_parsed_values`).
+PARSED_COLUMNS = (
+    "subject",
+    "from_name",
+    "from_address",
+    "to",
+    "cc",
+    "bcc",
+    "reply_to",
+    "date",
+    "in_reply_to",
+    "references",
+    "auto_submitted",
+    "precedence",
+    "list_id",
+    "list_unsubscribe",
+    "x_autoreply",
+    "x_auto_response_suppress",
+    "return_path",
+    "content_language",
+    "is_delivery_report",
+    "has_attachments",
+    "snippet",
+    "parse_error",
+)
+MESSAGE_COLUMNS = ("thread_id", "message_id", "content_hash", "raw_sha256", "size", *PARSED_COLUMNS)
+
+
+def _message_row(thread_id: int, p: ParsedMessage) -> tuple[Any, ...]:
+    return (thread_id, p.message_id, p.content_hash, p.raw_sha256, p.size, *_parsed_values(p))
+
+
+def _parsed_values(p: ParsedMessage) -> tuple[Any, ...]:
+    """The values of PARSED_COLUMNS, in that order (addresses as [name, address] pairs in JSON)."""
+    return (
+        p.subject,
+        p.from_name,
+        p.from_address,
+        p.to,
+        p.cc,
+        p.bcc,
+        p.reply_to,
+        p.date,
+        p.in_reply_to,
+        p.references,
+        p.auto_submitted,
+        p.precedence,
+        p.list_id,
+        p.list_unsubscribe,
+        p.x_autoreply,
+        p.x_auto_response_suppress,
+        p.return_path,
+        p.content_language,
+        p.is_delivery_report,
+        p.has_attachments,
+        p.snippet,
+        p.parse_error,
+    )
 
 
 def _parsed_fields(p: ParsedMessage) -> dict[str, object]:
-    return {
-        "subject": p.subject,
-        "from_name": p.from_name,
-        "from_address": p.from_address,
-        "to": [list(a) for a in p.to],
-        "cc": [list(a) for a in p.cc],
-        "bcc": [list(a) for a in p.bcc],
-        "reply_to": [list(a) for a in p.reply_to],
-        "date": p.date,
-        "in_reply_to": p.in_reply_to,
-        "references": p.references,
-        "auto_submitted": p.auto_submitted,
-        "precedence": p.precedence,
-        "list_id": p.list_id,
-        "list_unsubscribe": p.list_unsubscribe,
-        "x_autoreply": p.x_autoreply,
-        "x_auto_response_suppress": p.x_auto_response_suppress,
-        "return_path": p.return_path,
-        "content_language": p.content_language,
-        "is_delivery_report": p.is_delivery_report,
-        "has_attachments": p.has_attachments,
-        "snippet": p.snippet,
-        "parse_error": p.parse_error,
-    }
+    fields = dict(zip(PARSED_COLUMNS, _parsed_values(p), strict=True))
+    for name in ("to", "cc", "bcc", "reply_to"):  # the model's own shape: lists, as JSON reads back
+        fields[name] = [list(pair) for pair in getattr(p, name)]
+    return fields
 
 
 def _insert_details(
-    organization: Organization, messages: list[Message], raws: list[bytes], parsed: Sequence[ParsedMessage]
+    organization: Organization, message_ids: list[int], raws: list[bytes], parsed: Sequence[ParsedMessage]
 ) -> None:
     org = organization.pk
-    _insert_rows(
+    _insert_wide(
         MessageRaw,
         {"message_id": "int8", "organization_id": "int8", "data": "bytea"},
-        [(m.pk, org, raw) for m, raw in zip(messages, raws, strict=True)],
+        [(m, org, raw) for m, raw in zip(message_ids, raws, strict=True)],
     )
-    _insert_rows(
+    _insert_wide(
         MessageBody,
         {"message_id": "int8", "organization_id": "int8", "text": "text", "html": "text"},
-        [(m.pk, org, p.text, p.html) for m, p in zip(messages, parsed, strict=True)],
+        [(m, org, p.text, p.html) for m, p in zip(message_ids, parsed, strict=True)],
     )
-    Attachment.objects.bulk_create(
-        [a for m, p in zip(messages, parsed, strict=True) for a in _attachments(m, p)]
+    bulk.insert(
+        Attachment,
+        ATTACHMENT_COLUMNS,
+        [_attachment_row(m, a) for m, p in zip(message_ids, parsed, strict=True) for a in p.attachments],
+        same={"organization_id": org},
     )
 
 
-def _insert_rows(model: type[models.Model], columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+def _insert_wide(model: type[models.Model], columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
     """Insert the wide rows (raw bytes, bodies): most of the bytes a batch writes. `columns` maps each
     column to its PostgreSQL type.
 
     On PostgreSQL with COPY in binary format: Django's psycopg cursor binds parameters client-side,
     quoting 50 KB values into the SQL text, which costs more than all the rest of the batch."""
     if connection.vendor != "postgresql":
-        objects = [model(**dict(zip(columns, row, strict=True))) for row in rows]
-        model._default_manager.bulk_create(objects, batch_size=RAW_BATCH)
+        bulk.insert(model, list(columns), rows)
         return
     connection.ensure_connection()
     names = ", ".join(columns)
@@ -220,17 +262,26 @@ def _insert_rows(model: type[models.Model], columns: dict[str, str], rows: list[
                 copy.write_row(row)
 
 
+ATTACHMENT_COLUMNS = (
+    "message_id",
+    "filename",
+    "content_type",
+    "size",
+    "content_id",
+    "disposition",
+    "part_path",
+)
+
+
+def _attachment_row(message_id: int, a: ParsedAttachment) -> tuple[Any, ...]:
+    return (message_id, a.filename, a.content_type, a.size, a.content_id, a.disposition, a.part_path[:100])
+
+
 def _attachments(message: Message, parsed: ParsedMessage) -> list[Attachment]:
     return [
         Attachment(
             organization_id=message.organization_id,
-            message=message,
-            filename=a.filename,
-            content_type=a.content_type,
-            size=a.size,
-            content_id=a.content_id,
-            disposition=a.disposition,
-            part_path=a.part_path[:100],
+            **dict(zip(ATTACHMENT_COLUMNS, _attachment_row(message.pk, a), strict=True)),
         )
         for a in parsed.attachments
     ]

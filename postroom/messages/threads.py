@@ -13,21 +13,31 @@ Either way the caller rolls back and runs the lookup again, which then sees the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
 
+from postroom.messages import bulk
 from postroom.messages.models import Message, Thread, ThreadKey
 from postroom.messages.parse import ParsedMessage
 from postroom.organizations.models import Organization
 
-LOOKUP_CHUNK = 500  # ids per IN (...) query: stays under every backend's parameter limit
-
 
 class Retry(Exception):
     """A thread we were about to use was merged away by a concurrent writer: look up again."""
+
+
+@dataclass
+class _Thread:
+    """The Thread columns threading reads and writes."""
+
+    pk: int  # 0 until the row is inserted
+    created_at: datetime
+    subject: str
+    message_count: int = 0
+    last_message_at: datetime | None = None
 
 
 @dataclass
@@ -46,43 +56,48 @@ def assign_threads(organization: Organization, messages: Sequence[ParsedMessage]
     conversations = _group(messages, known)
     locked = _lock_threads(organization, {t for c in conversations for t in c.thread_ids})
     now = timezone.now()
-    chosen: list[tuple[_Conversation, Thread]] = []
+    chosen: list[tuple[_Conversation, _Thread]] = []
     merged_away: set[int] = set()
     for conversation in conversations:
         batch = [messages[i] for i in conversation.indexes]
         if conversation.thread_ids:
             thread = _merge([locked[t] for t in conversation.thread_ids], merged_away)
         else:
-            thread = Thread(organization=organization, created_at=now, subject=_subject(batch))
+            thread = _Thread(pk=0, created_at=now, subject=_subject(batch))
         _add_to_thread(thread, batch, now)
         chosen.append((conversation, thread))
-    Thread.objects.bulk_create([thread for _c, thread in chosen if thread.pk is None])
-    survivors = [t for t in locked.values() if t.pk not in merged_away]
-    Thread.objects.bulk_update(survivors, ["subject", "message_count", "last_message_at"])
+    _insert_new([thread for _c, thread in chosen if not thread.pk], organization)
+    bulk.update(
+        Thread,
+        ["subject", "message_count", "last_message_at"],
+        [
+            (t.pk, t.subject, t.message_count, t.last_message_at)
+            for t in locked.values()
+            if t.pk not in merged_away
+        ],
+    )
     result = [0] * len(messages)
-    keys: list[ThreadKey] = []
+    keys: list[tuple[str, int]] = []
     for conversation, thread in chosen:
         for index in conversation.indexes:
             result[index] = thread.pk
-        keys += [
-            ThreadKey(organization=organization, message_id=k, thread=thread)
-            for k in sorted(conversation.keys - known.keys())
-        ]
-    ThreadKey.objects.bulk_create(keys)
+        keys += [(k, thread.pk) for k in sorted(conversation.keys - known.keys())]
+    bulk.insert(ThreadKey, ["message_id", "thread_id"], keys, same={"organization_id": organization.pk})
     return result
 
 
-def chunked(values: Sequence[str], size: int = LOOKUP_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def _known_keys(organization: Organization, keys: set[str]) -> dict[str, int]:
-    known: dict[str, int] = {}
-    for chunk in chunked(sorted(keys)):
-        rows = ThreadKey.objects.filter(organization=organization, message_id__in=chunk)
-        known.update(rows.values_list("message_id", "thread_id"))
-    return known
+    columns = ["message_id", "thread_id"]
+    org = {"organization_id": organization.pk}
+    return dict(bulk.select_in(ThreadKey, columns, org, "message_id", sorted(keys)))
+
+
+def _insert_new(threads: list[_Thread], organization: Organization) -> None:
+    columns = ["created_at", "subject", "message_count", "last_message_at"]
+    rows = [(t.created_at, t.subject, t.message_count, t.last_message_at) for t in threads]
+    ids = bulk.insert_returning_ids(Thread, columns, rows, same={"organization_id": organization.pk})
+    for thread, pk in zip(threads, ids, strict=True):
+        thread.pk = pk
 
 
 def _group(messages: Sequence[ParsedMessage], known: dict[str, int]) -> list[_Conversation]:
@@ -114,23 +129,24 @@ def _group(messages: Sequence[ParsedMessage], known: dict[str, int]) -> list[_Co
     return list(conversations.values())
 
 
-def _lock_threads(organization: Organization, thread_ids: set[int]) -> dict[int, Thread]:
+def _lock_threads(organization: Organization, thread_ids: set[int]) -> dict[int, _Thread]:
     threads = Thread.objects.select_for_update().filter(organization=organization, id__in=thread_ids)
-    locked = {t.pk: t for t in threads.order_by("id")}
+    columns = ["id", "created_at", "subject", "message_count", "last_message_at"]
+    locked = {row[0]: _Thread(*row) for row in threads.order_by("id").values_list(*columns)}
     if len(locked) != len(thread_ids):
         raise Retry()
     return locked
 
 
-def _merge(threads: list[Thread], merged_away: set[int]) -> Thread:
+def _merge(threads: list[_Thread], merged_away: set[int]) -> _Thread:
     """Merge `threads` into the oldest: its messages and keys move, counters add up, the rest go."""
     threads.sort(key=lambda t: (t.created_at, t.pk))
     survivor, others = threads[0], threads[1:]
     if not others:
         return survivor
     other_ids = [t.pk for t in others]
-    Message.objects.filter(thread_id__in=other_ids).update(thread=survivor)
-    ThreadKey.objects.filter(thread_id__in=other_ids).update(thread=survivor)
+    Message.objects.filter(thread_id__in=other_ids).update(thread_id=survivor.pk)
+    ThreadKey.objects.filter(thread_id__in=other_ids).update(thread_id=survivor.pk)
     for other in others:
         survivor.message_count += other.message_count
         survivor.last_message_at = _latest(survivor.last_message_at, other.last_message_at)
@@ -140,7 +156,7 @@ def _merge(threads: list[Thread], merged_away: set[int]) -> Thread:
     return survivor
 
 
-def _add_to_thread(thread: Thread, batch: list[ParsedMessage], now: datetime) -> None:
+def _add_to_thread(thread: _Thread, batch: list[ParsedMessage], now: datetime) -> None:
     thread.message_count += len(batch)
     for message in batch:
         # A sender's clock in the future must not pin the thread to the top of every list.

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from postroom.crypto import SecretUnreadable
 from postroom.mailboxes.models import Mailbox
+from postroom.messages import bulk
 from postroom.messages.parse import ParsedMessage
 from postroom.messages.store import store_parsed
 from postroom.processing.runner import record_new_placements
@@ -36,12 +37,12 @@ from postroom.sync import imap, lease, net, scheduler
 from postroom.sync.check import imap_endpoint
 from postroom.sync.errors import MailServerError, scrub
 from postroom.sync.models import Folder, MailboxSyncState, Placement
-from postroom.sync.parsing import ParsePool, parse_all
+from postroom.sync.parsing import Pipeline, parse_all
 
 logger = logging.getLogger(__name__)
 
 BATCH = 250  # messages per FETCH and per transaction: ~12 MB at 50 KB a message
-PARALLEL_PARSE_BATCHES = 4  # from this many batches on, a parsing process pays for its start-up
+PARALLEL_PARSE_BATCHES = 4  # from this many batches on, the pipeline pays for its start-up
 CONNECT_TIMEOUT = 30.0
 FOLDER_GONE = "folder_gone"
 SEEN = "\\Seen"
@@ -182,26 +183,18 @@ class FolderSync:
         return self.report
 
     def _fetch_and_store(self, uids: Sequence[int]) -> None:
-        """Fetch and store `uids` batch by batch. For a large backlog a helper process parses batch
-        k+1 while batch k is written (parsing and the database are the two big costs)."""
+        """Fetch and store `uids` batch by batch. For a large backlog, batch k+1 is fetched and parsed
+        (in a thread and a helper process) while batch k is written: fetching, parsing and the
+        database are the three big costs."""
         chunks = list(_chunks(uids, BATCH))
         if len(chunks) < PARALLEL_PARSE_BATCHES:
             for chunk in chunks:
                 fetched = self.connection.fetch_messages(chunk)
                 self._store_batch(chunk, fetched, parse_all([m.raw for m in fetched]))
             return
-        pool = ParsePool()
-        try:
-            fetched = self.connection.fetch_messages(chunks[0])
-            pending = pool.submit([m.raw for m in fetched])
-            for index, chunk in enumerate(chunks):
-                current, parsed = fetched, pending.result()
-                if index + 1 < len(chunks):
-                    fetched = self.connection.fetch_messages(chunks[index + 1])
-                    pending = pool.submit([m.raw for m in fetched])
-                self._store_batch(chunk, current, parsed)
-        finally:
-            pool.close()
+        with Pipeline(self.connection.fetch_messages, chunks) as pipeline:
+            for chunk, fetched, parsed in pipeline:
+                self._store_batch(chunk, fetched, parsed)
 
     def _check_uidvalidity(self, status: imap.FolderStatus) -> None:
         """A changed UIDVALIDITY means every UID we hold for this folder is meaningless: drop the
@@ -234,10 +227,17 @@ class FolderSync:
             placements = [
                 _placement(mailbox, folder, m, s.message_id) for m, s in zip(fetched, stored, strict=True)
             ]
-            Placement.objects.bulk_create(
-                placements,
-                ignore_conflicts=True,  # a worker whose lease we took over may have placed some already
-                batch_size=500,
+            # A worker whose lease we took over may have placed some already: those rows are skipped.
+            bulk.insert(
+                Placement,
+                PLACEMENT_COLUMNS,
+                map(_placement_row, placements),
+                same={
+                    "organization_id": mailbox.organization_id,
+                    "mailbox_id": mailbox.pk,
+                    "folder_id": folder.pk,
+                },
+                ignore_conflicts=True,
             )
             # Processing (conversion, auto-replies) is recorded with the mail it concerns, so a crash can
             # never leave stored mail that nobody will process; it runs after this transaction commits.
@@ -304,6 +304,13 @@ def _placement(mailbox: Mailbox, folder: Folder, fetched: imap.FetchedMessage, m
         size=fetched.size,
         modseq=fetched.modseq,
     )
+
+
+PLACEMENT_COLUMNS = ("uid", "message_id", "flags", "seen", "internal_date", "size", "modseq")
+
+
+def _placement_row(p: Placement) -> tuple[object, ...]:
+    return (p.uid, p.message_id, p.flags, p.seen, p.internal_date, p.size, p.modseq)
 
 
 def _apply_flags(folder: Folder, changes: list[imap.FlagState]) -> int:

@@ -1,0 +1,216 @@
+"""Multi-row INSERT, UPDATE and SELECT with plain tuples, for the tables the sync writes hundreds of rows of
+in every batch.
+
+Django's `bulk_create` builds a model instance per row and prepares every value through the field API
+(about 50 µs a row for Message): on a large sync that cost more than the database itself. Here rows are
+tuples, sent with one `executemany`, and only the values that need it are converted — JSON and datetimes,
+through the backend's own adapters, so what is stored is exactly what the ORM would store. Columns a
+caller does not give get their field's default, evaluated once per call (a column added to a model with
+a default needs no change here); a column with a database default is left to the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.constants import OnConflict
+from django.db.models.fields import NOT_PROVIDED
+
+Row = Sequence[Any]
+Field = models.Field[Any, Any]
+Convert = Callable[[Any], Any]
+IN_CHUNK = 500  # values per IN (...): stays under every backend's parameter limit
+
+# Values of these field types go to the database driver as they are (str, int, bool, bytes, None).
+_AS_IS = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BinaryField",
+    "BooleanField",
+    "CharField",
+    "EmailField",
+    "ForeignKey",
+    "IntegerField",
+    "OneToOneField",
+    "PositiveBigIntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SlugField",
+    "SmallIntegerField",
+    "TextField",
+}
+
+
+def insert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    *,
+    same: dict[str, Any] | None = None,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT `rows` (tuples in the order of `columns`, field attnames such as "message_id") into
+    `model`'s table; `same` gives columns whose value is the same in every row. With
+    `ignore_conflicts`, rows that violate a constraint are skipped the way
+    `bulk_create(ignore_conflicts=True)` skips them on this backend; without it, a conflict raises
+    IntegrityError."""
+    conflict = OnConflict.IGNORE if ignore_conflicts else None
+    statement = _Insert(model, columns, same or {}, conflict)
+    prepared = statement.prepare(rows)
+    if prepared:
+        with connection.cursor() as cursor:
+            cursor.executemany(f"{statement.head} VALUES {statement.row_sql}{statement.suffix}", prepared)
+
+
+def insert_returning_ids(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    *,
+    same: dict[str, Any] | None = None,
+) -> list[int]:
+    """`insert`, returning the new rows' primary keys in the order of `rows`.
+
+    Relies, as `bulk_create` does, on the database returning a multi-row INSERT's keys in row order."""
+    if not connection.features.can_return_rows_from_bulk_insert:
+        raise NotImplementedError("this database cannot return the ids of inserted rows (SQLite needs 3.35+)")
+    statement = _Insert(model, columns, same or {}, None)
+    returning, _params = connection.ops.return_insert_columns([model._meta.pk])
+    prepared = statement.prepare(rows)
+    per_statement = max(1, connection.ops.bulk_batch_size(statement.fields, prepared))
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(prepared), per_statement):
+            part = prepared[start : start + per_statement]
+            values = ", ".join([statement.row_sql] * len(part))
+            cursor.execute(f"{statement.head} VALUES {values} {returning}", [v for row in part for v in row])
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
+
+
+def update(model: type[models.Model], columns: Sequence[str], rows: Iterable[Row]) -> None:
+    """UPDATE rows of `model` by primary key: each row is (pk, value of each of `columns`)."""
+    fields = [_field(model, name) for name in columns]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - names from the model, quoted
+        quote(model._meta.db_table),
+        ", ".join(f"{quote(f.column)} = %s" for f in fields),
+        quote(model._meta.pk.column),
+    )
+    converters = [_converter(f) for f in fields]
+    prepared = [(*_converted(row[1:], converters), row[0]) for row in rows]
+    if prepared:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, prepared)
+
+
+def select_in(
+    model: type[models.Model],
+    columns: Sequence[str],
+    equal: dict[str, Any],
+    column: str,
+    values: Sequence[Any],
+) -> list[tuple[Any, ...]]:
+    """`columns` of the rows of `model` whose `equal` columns have those values and whose `column` is one
+    of `values`: one query per IN_CHUNK values (plain strings and numbers; nothing is converted)."""
+    quote = connection.ops.quote_name
+    head = "SELECT {} FROM {} WHERE {}".format(  # noqa: S608 - names from the model, quoted
+        ", ".join(quote(_field(model, c).column) for c in columns),
+        quote(model._meta.db_table),
+        "".join(f"{quote(_field(model, c).column)} = %s AND " for c in equal),
+    )
+    in_column = quote(_field(model, column).column)
+    found: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), IN_CHUNK):
+            part = values[start : start + IN_CHUNK]
+            cursor.execute(
+                f"{head}{in_column} IN ({', '.join(['%s'] * len(part))})", [*equal.values(), *part]
+            )
+            found += cursor.fetchall()
+    return found
+
+
+@dataclass(init=False)
+class _Insert:
+    """An INSERT statement's parts, and how to turn caller rows into its parameter rows."""
+
+    fields: list[Field]
+    head: str  # INSERT INTO table (columns)
+    row_sql: str  # (%s, %s, ...)
+    suffix: str  # what makes conflicts skip rows, where the backend puts it at the end
+    converters: list[Convert | None]
+    tail: tuple[Any, ...]  # the prepared values of the `same` and default columns, after each row's
+
+    def __init__(
+        self,
+        model: type[models.Model],
+        columns: Sequence[str],
+        same: dict[str, Any],
+        conflict: OnConflict | None,
+    ) -> None:
+        given = [_field(model, name) for name in columns]
+        fixed = [(_field(model, name), value) for name, value in same.items()]
+        fixed += _defaults(model, {*columns, *same})
+        self.fields = given + [f for f, _value in fixed]
+        quote = connection.ops.quote_name
+        self.head = "{} {} ({})".format(
+            connection.ops.insert_statement(on_conflict=conflict),
+            quote(model._meta.db_table),
+            ", ".join(quote(f.column) for f in self.fields),
+        )
+        self.row_sql = "({})".format(", ".join(["%s"] * len(self.fields)))
+        self.suffix = connection.ops.on_conflict_suffix_sql(self.fields, conflict, [], []) or ""
+        self.suffix = f" {self.suffix}" if self.suffix else ""
+        self.converters = [_converter(f) for f in given]
+        self.tail = tuple(f.get_db_prep_save(value, connection) for f, value in fixed)
+
+    def prepare(self, rows: Iterable[Row]) -> list[tuple[Any, ...]]:
+        if not any(self.converters):
+            return [(*row, *self.tail) for row in rows]
+        return [(*_converted(row, self.converters), *self.tail) for row in rows]
+
+
+def _field(model: type[models.Model], attname: str) -> Field:
+    for field in model._meta.concrete_fields:
+        if field.attname == attname:
+            return field
+    raise ValueError(f"{model.__name__} has no column {attname}")
+
+
+def _defaults(model: type[models.Model], given: set[str]) -> list[tuple[Field, Any]]:
+    """(field, default) for every column not given, except generated keys and database defaults."""
+    return [
+        (field, field.get_default())
+        for field in model._meta.concrete_fields
+        if field.attname not in given and not field.primary_key and field.db_default is NOT_PROVIDED
+    ]
+
+
+def _converter(field: Field) -> Convert | None:
+    kind = field.get_internal_type()
+    if kind in _AS_IS:
+        return None
+    if kind == "JSONField":
+        return _json_converter(field)
+    if kind == "DateTimeField":
+        return connection.ops.adapt_datetimefield_value
+    return partial(field.get_db_prep_save, connection=connection)
+
+
+def _json_converter(field: Field) -> Convert:
+    """The backend's JSON adapter, with the empty list (most address and reference lists) adapted once."""
+    adapt = partial(connection.ops.adapt_json_value, encoder=field.encoder)  # type: ignore[attr-defined]
+    empty = adapt([])
+    return lambda value: empty if value == [] else adapt(value)
+
+
+def _converted(row: Row, converters: Sequence[Convert | None]) -> list[Any]:
+    return [
+        value if convert is None else convert(value) for value, convert in zip(row, converters, strict=True)
+    ]
