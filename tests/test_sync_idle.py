@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
+from itertools import islice
 
+from django.utils import timezone
+
+from postroom.mailboxes.models import Mailbox
+from postroom.sync import lease
 from postroom.sync.engine import sync_mailbox
 from postroom.sync.idle import wait_for_new_mail, watch_mailbox
+from postroom.sync.models import MailboxSyncState
 from tests.conftest import Cast
 from tests.mailbuilder import build
 from tests.servers.dovecot import Credentials, Dovecot
@@ -73,7 +80,7 @@ def test_watcher_syncs_again_as_soon_as_idle_reports_new_mail(
     delivery = append_later(dovecot, imap_user, later, delay=2.0)
     started = time.monotonic()
 
-    reports = watch_mailbox(mailbox, threading.Event(), idle_seconds=30, rounds=2)
+    reports = list(islice(watch_mailbox(mailbox, threading.Event(), idle_seconds=30), 2))
 
     assert [r.created for r in reports] == [1, 1] and time.monotonic() - started < 15
     delivery.join()
@@ -90,3 +97,52 @@ def test_mail_that_arrived_since_the_last_sync_ends_the_wait_at_once(
     started = time.monotonic()
 
     assert wait_for_new_mail(mailbox, 30) is True and time.monotonic() - started < 5
+
+
+def scheduled_sync_holds(mailbox: Mailbox) -> str:
+    """What a scheduled sync task does to the mailbox while it runs: the mailbox is reserved a minute
+    ahead and the task holds the sync lease. Returns the task's lease owner."""
+    owner = "scheduled-task"
+    assert lease.claim(mailbox, owner)
+    next_sync = timezone.now() + timedelta(minutes=1)
+    MailboxSyncState.objects.filter(mailbox=mailbox).update(next_sync_at=next_sync)
+    return owner
+
+
+def test_a_watcher_skipped_by_a_running_sync_still_idles_and_gets_the_next_message_in_seconds(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+) -> None:
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
+    other = scheduled_sync_holds(mailbox)
+    watcher = watch_mailbox(mailbox, threading.Event(), idle_seconds=30)
+
+    assert next(watcher).status == "skipped"
+    lease.release(mailbox.pk, other)  # the scheduled run ends; the watcher goes on to IDLE
+    raw = build(subject="First after the worker started")
+    delivery = append_later(dovecot, imap_user, raw, delay=1.0)
+    started = time.monotonic()
+    report = next(watcher)
+
+    assert report.status == "ok" and report.created == 1 and time.monotonic() - started < 10
+    delivery.join()
+    assert_exactly_once(mailbox, "INBOX", [raw])
+
+
+def test_a_skipped_watcher_woken_by_mail_it_could_not_store_retries_shortly(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+) -> None:
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
+    other = scheduled_sync_holds(mailbox)
+    watcher = watch_mailbox(mailbox, threading.Event(), idle_seconds=30)
+    assert next(watcher).status == "skipped"
+    raw = build(subject="Arrived while the other run held the mailbox")
+    append(dovecot, imap_user, "INBOX", [raw])  # the other run ends without storing it
+    lease.release(mailbox.pk, other)
+    started = time.monotonic()
+
+    report = next(watcher)
+
+    assert report.created == 1 and time.monotonic() - started < 5
+    assert_exactly_once(mailbox, "INBOX", [raw])

@@ -59,7 +59,7 @@ def _take_from_dead_local_owner(mailbox: Mailbox, owner: str, seconds: int) -> b
     """A holder on this machine whose process is gone (killed) cannot renew: take its lease now instead
     of waiting for it to expire. Holders on other machines are only ever taken over after expiry."""
     holder = MailboxSyncState.objects.filter(mailbox=mailbox).values_list("lease_owner", flat=True).first()
-    if not holder or not _is_dead_local_process(holder):
+    if not holder or not is_dead_local_process(holder):
         return False
     return (
         MailboxSyncState.objects.filter(mailbox=mailbox, lease_owner=holder).update(
@@ -69,7 +69,14 @@ def _take_from_dead_local_owner(mailbox: Mailbox, owner: str, seconds: int) -> b
     )
 
 
-def _is_dead_local_process(holder: str) -> bool:
+def worker_of(owner: str) -> str:
+    """The worker process an owner name from `new_owner` belongs to, "host:pid": the name of that
+    worker's heartbeat (postroom.operations.heartbeat)."""
+    return owner.rpartition(":")[0]
+
+
+def is_dead_local_process(holder: str) -> bool:
+    """True only when `holder` (a `new_owner` name) was made on this machine by a process that is gone."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():

@@ -1,5 +1,12 @@
 """When each mailbox syncs next: the organization's interval after a good run, exponential back-off
-(capped) after failures, and which mailboxes are due now."""
+(capped) after failures, and which mailboxes are due now.
+
+The periodic task runs once a minute on every worker, each at its own second of the minute (Huey counts
+60 s from the worker's start). A run ends by setting next_sync_at to its finish time plus the interval,
+a little after the minute it started in. So the scheduler takes, in each minute, every mailbox falling
+due before that minute ends (`take_due`): a mailbox due at 12:01:30 is synced at the first scheduler run
+of 12:01, not at 12:02, and an interval of N minutes syncs every N minutes.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +54,19 @@ def due_mailboxes(now: datetime) -> list[Mailbox]:
     """Syncable mailboxes whose next_sync_at has come (or that never synced)."""
     waiting = MailboxSyncState.objects.filter(mailbox=OuterRef("pk"), next_sync_at__gt=now)
     return list(syncable_mailboxes().exclude(Exists(waiting)))
+
+
+def end_of_minute(now: datetime) -> datetime:
+    """The last instant of `now`'s minute: the horizon of one minute's scheduler runs."""
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=1, microseconds=-1)
+
+
+def take_due(now: datetime) -> list[Mailbox]:
+    """The mailboxes this scheduler run queues: those due before the minute ends, each reserved here. All
+    scheduler runs of one minute (one per worker) share the horizon, so only the first takes a mailbox;
+    the reservation (and the sync's own next_sync_at) puts it into minute M+N, where it is taken again."""
+    horizon = end_of_minute(now)
+    return [mailbox for mailbox in due_mailboxes(horizon) if reserve(mailbox, horizon)]
 
 
 def reserve(mailbox: Mailbox, now: datetime) -> bool:
