@@ -11,9 +11,11 @@ import pytest
 from django.utils import timezone
 
 from postroom.accounts.models import User
-from postroom.crm.models import Lead
+from postroom.autoresponse.models import AutoReply
+from postroom.crm.models import Case, Lead
 from postroom.mailboxes.models import Mailbox
 from postroom.organizations.models import Membership
+from postroom.processing import runner
 from postroom.processing.models import Conversion, InboundJob, JobStatus
 from postroom.processing.runner import (
     LEASE,
@@ -21,9 +23,11 @@ from postroom.processing.runner import (
     backoff,
     claim,
     failing_jobs,
+    run_claimed,
     run_due_jobs,
-    run_job,
 )
+from postroom.processing.steps import STEPS, StepOutcome
+from tests.autoresponse_helpers import make_rule
 from tests.conftest import Cast
 from tests.mailbuilder import build
 from tests.processing_helpers import arrive, case_mailbox, job_of, lead_mailbox, process
@@ -35,17 +39,16 @@ def test_a_claimed_job_cannot_be_claimed_again_until_its_lease_expires(cast: Cas
     job = job_of(mailbox, message)
     now = timezone.now()
 
-    first = claim(job.pk, now)
-    assert first is not None
-    assert claim(job.pk, now) is None
-    assert claim(job.pk, now + LEASE - timedelta(seconds=1)) is None
-    second = claim(job.pk, now + LEASE + timedelta(seconds=1))  # the first worker died mid-job
-    assert second is not None and second != first
+    first, [first_job] = claim([job.pk], now)
+    assert claim([job.pk], now)[1] == []
+    assert claim([job.pk], now + LEASE - timedelta(seconds=1))[1] == []
+    second, [second_job] = claim([job.pk], now + LEASE + timedelta(seconds=1))  # the first worker died
+    assert second != first
 
-    run_job(job.pk, first, now)  # the old worker wakes up: it must not write over the new owner's claim
+    run_claimed([first_job], first, now)  # the old worker wakes up: it must not write over the new claim
     job.refresh_from_db()
     assert (job.status, job.claim_token, job.attempts) == (JobStatus.RUNNING, second, 2)
-    run_job(job.pk, second, now)
+    run_claimed([second_job], second, now)
     job.refresh_from_db()
     assert job.status == JobStatus.DONE and Lead.objects.count() == 1
 
@@ -158,3 +161,56 @@ def test_deleting_a_mailbox_keeps_its_leads(cast: Cast) -> None:
     mailbox.delete()
     lead = Lead.objects.get()
     assert lead.mailbox is None and lead.message is not None
+
+
+def test_a_job_failing_in_a_batch_fails_alone_and_leaves_nothing_behind(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailbox = lead_mailbox(cast.acme, cast.member)
+    messages = arrive(mailbox, [build(subject=f"Order {n}") for n in range(5)])
+    doomed = messages[2]
+
+    def breaks_on_one_message(job: InboundJob) -> StepOutcome:  # after conversion made its lead
+        if job.message_id == doomed.pk:
+            raise RuntimeError("boom")
+        return StepOutcome()
+
+    monkeypatch.setattr(runner, "STEPS", [*STEPS, breaks_on_one_message])
+    now = timezone.now()
+    assert run_due_jobs(now=now) == 5  # one batch, one transaction
+
+    failed = job_of(mailbox, doomed)
+    assert (failed.status, failed.attempts, failed.conversion, failed.lead) == (
+        JobStatus.PENDING,
+        1,
+        "",
+        None,
+    )
+    assert "RuntimeError" in failed.last_error and failed.next_attempt_at == now + backoff(1)
+    assert not Lead.objects.filter(message=doomed).exists()  # its lead was rolled back with the job
+    assert sorted(Lead.objects.values_list("number", flat=True)) == [1, 2, 3, 4]  # and its number
+    others = InboundJob.objects.exclude(pk=failed.pk)
+    assert set(others.values_list("status", flat=True)) == {JobStatus.DONE}
+
+    monkeypatch.setattr(runner, "STEPS", STEPS)  # the cause is fixed: the retry converts it
+    assert run_due_jobs(now=failed.next_attempt_at) == 1
+    failed.refresh_from_db()
+    assert (failed.status, failed.conversion, failed.last_error) == (JobStatus.DONE, Conversion.CREATED, "")
+    assert failed.lead is not None and failed.lead.number == 5
+
+
+def test_a_batch_costs_a_bounded_number_of_queries_per_job(
+    cast: Cast, django_assert_max_num_queries: Any
+) -> None:
+    """Processing waits on database round trips, so their number per job is what keeps it fast: a batch
+    of new conversations, each made a case and answered, stays under 30 statements a job (it was 44
+    when every job was claimed, loaded and saved on its own)."""
+    mailbox = case_mailbox(cast.acme, cast.member)
+    make_rule(mailbox)
+    count = 20
+    arrive(mailbox, [build(sender=f"Customer {n} <customer{n}@example.org>") for n in range(count)])
+
+    with django_assert_max_num_queries(30 * count):
+        assert process() == count
+
+    assert Case.objects.count() == AutoReply.objects.count() == count

@@ -35,7 +35,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 
 from postroom.accounts.models import User
@@ -44,6 +44,7 @@ from postroom.mailboxes.models import Mailbox, ProcessType
 from postroom.messages.models import Message, MessageBody
 from postroom.messages.parse import html_to_text
 from postroom.organizations.models import Organization
+from postroom.processing.batchcache import per_batch
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def convert(arrival: Arrival) -> Result:
     mailbox = arrival.mailbox
     if mailbox.process_type not in (ProcessType.LEAD, ProcessType.CASE):
         return Result("skipped", reason="the mailbox's Email Processing is Do Nothing")
-    message = Message.objects.get(pk=arrival.message.pk)  # fresh: a merge may have moved its thread
+    message = arrival.message  # loaded when the job was claimed, so its thread is current
     existing = record_of_thread(mailbox.organization, message.thread_id)
     if existing is not None:
         return Result("joined", existing)
@@ -145,13 +146,14 @@ def why_not_new(arrival: Arrival, message: Message) -> str:
     return _older_conversation(message, enabled_at, own)
 
 
-def own_addresses(organization: Organization) -> set[str]:
-    return {
+@per_batch
+def own_addresses(organization: Organization) -> frozenset[str]:
+    return frozenset(
         e.lower() for e in Mailbox.objects.filter(organization=organization).values_list("email", flat=True)
-    }
+    )
 
 
-def _older_conversation(message: Message, enabled_at: datetime, own: set[str]) -> str:
+def _older_conversation(message: Message, enabled_at: datetime, own: frozenset[str]) -> str:
     from postroom.sync.models import Placement  # the sync app owns placements; read-only here
 
     earlier = Message.objects.filter(
@@ -212,9 +214,7 @@ def _create(mailbox: Mailbox, message: Message) -> Record:
 def _active_member(mailbox: Mailbox, user_id: int | None, role: str) -> User | None:
     if user_id is None:
         return None
-    user = User.objects.filter(
-        pk=user_id, is_active=True, memberships__organization_id=mailbox.organization_id
-    ).first()
+    user = _active_user(user_id, mailbox.organization_id)
     if user is None:
         raise ConversionFailed(
             f"the {role} chosen in the mailbox's Email Processing settings is deactivated or no longer "
@@ -223,25 +223,63 @@ def _active_member(mailbox: Mailbox, user_id: int | None, role: str) -> User | N
     return user
 
 
+@per_batch
+def _active_user(user_id: int, organization_id: int) -> User | None:
+    return User.objects.filter(
+        pk=user_id, is_active=True, memberships__organization_id=organization_id
+    ).first()
+
+
 def _lead_source(mailbox: Mailbox) -> LeadSource:
-    source_id = mailbox.lead_source_id
-    source = (
-        LeadSource.objects.filter(pk=source_id, organization=mailbox.organization).first()
-        if source_id
-        else None
-    )
+    source = _source(mailbox.lead_source_id, mailbox.organization_id) if mailbox.lead_source_id else None
     if source is None:
         raise ConversionFailed("no lead source is chosen in the mailbox's Email Processing settings")
     return source  # retired or not: it stays until an admin picks another
 
 
+@per_batch
+def _source(source_id: int, organization_id: int) -> LeadSource | None:
+    return LeadSource.objects.filter(pk=source_id, organization_id=organization_id).first()
+
+
+def serialise_conversions(organization_id: int) -> None:
+    """Lock the organization's record counters until the caller's transaction ends. The processing runner
+    takes this first in every batch transaction: a batch claims threads and numbers (and reply slots) for
+    many messages, so two workers' batches of one organization must run one after the other — each
+    waiting for the other's claims halfway would be a deadlock."""
+    counters = RecordCounter.objects.select_for_update().filter(organization_id=organization_id)
+    if len(counters.order_by("kind").values_list("kind", flat=True)) < len(RecordKind.values):
+        RecordCounter.objects.bulk_create(  # the organization's first batch: create them, then lock
+            [RecordCounter(organization_id=organization_id, kind=kind) for kind in RecordKind.values],
+            ignore_conflicts=True,
+        )
+        list(counters.order_by("kind").values_list("kind", flat=True))
+
+
 def next_number(organization: Organization, kind: str) -> int:
     """The next number of `kind` in the organization. Holds the counter row's lock until the caller's
     transaction ends, so concurrent conversions are numbered one after the other."""
-    counter, _ = RecordCounter.objects.select_for_update().get_or_create(organization=organization, kind=kind)
-    counter.last_number += 1
-    counter.save(update_fields=["last_number"])
-    return counter.last_number
+    number = _increment(organization.pk, kind)
+    if number is None:  # the organization's first record of this kind outside a processing batch
+        RecordCounter.objects.bulk_create(
+            [RecordCounter(organization=organization, kind=kind)], ignore_conflicts=True
+        )
+        number = _increment(organization.pk, kind)
+    assert number is not None  # the row exists now
+    return number
+
+
+def _increment(organization_id: int, kind: str) -> int | None:
+    """Increment the counter and read it back in one round trip (None when the row is missing)."""
+    table = RecordCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_number = last_number + 1"  # noqa: S608 - the table name is ours
+            " WHERE organization_id = %s AND kind = %s RETURNING last_number",
+            [organization_id, kind],
+        )
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 # Shaping the message into record fields ------------------------------------------------------------
@@ -254,8 +292,9 @@ _NAME_SEPARATORS = re.compile(r"[._\-]+")
 
 def plain_text_body(message: Message) -> str:
     """The message's plain-text body; HTML-only mail is converted to text, keeping its line breaks."""
-    body = MessageBody.objects.filter(message=message).first()
-    if body is None:
+    try:
+        body = message.body  # loaded with the job in a processing batch
+    except MessageBody.DoesNotExist:
         return ""
     text = body.text if body.text.strip() else html_to_text(_BLOCK_END.sub("\n", body.html))
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\x00", "").split("\n")]

@@ -1,21 +1,25 @@
-"""Running inbound jobs: create them with the sync's batch, claim them one at a time, run the steps,
+"""Running inbound jobs: create them with the sync's batch, claim them in batches, run the steps,
 retry with back-off, and never lose one.
 
 - `record_new_placements` is called inside the sync's batch transaction, so a job exists exactly when
   its message and placement committed; the worker is woken only after that commit (`on_commit`).
 - A periodic sweep (`tasks.sweep_inbound_jobs`) runs whatever is due, so a lost wake-up delays a job by
   at most a minute and never drops it.
-- Claiming is a conditional UPDATE (pending and due, or running with an expired lease -> running, with a
-  fresh claim token), checked by its row count: two workers never run one job at once, and a worker
-  killed mid-job leaves a lease that expires. Results are saved only under the claim token, so a worker
-  whose lease was taken over cannot overwrite the new owner's work.
+- Claiming is one conditional UPDATE over a batch of due jobs (pending and due, or running with an
+  expired lease -> running, with a fresh claim token): two workers never run one job at once, and a
+  worker killed mid-batch leaves a lease that expires. Results are saved only under the claim token, so
+  a worker whose lease was taken over cannot overwrite the new owner's work.
+- A batch runs in one transaction per organization (commits, not CPU, are what processing waits on),
+  each job in its own savepoint: a failing job's effects are rolled back and it alone is retried. The
+  transaction first takes the organization's numbering lock (`serialise_conversions`), so two workers'
+  batches of one organization run one after the other instead of deadlocking on each other's thread
+  claims and reply slots.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -23,7 +27,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from postroom.autoresponse.models import Rule
+from postroom.crm.conversion import serialise_conversions
+from postroom.logs import log_context
 from postroom.mailboxes.models import Mailbox, ProcessType
+from postroom.operations import liveness
+from postroom.processing import batchcache
 from postroom.processing.models import Conversion, InboundJob, JobStatus
 from postroom.processing.steps import STEPS, StepFailed
 from postroom.sync.models import Folder, Placement
@@ -35,10 +43,21 @@ MAX_ATTEMPTS = 6
 FIRST_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=1)
 SWEEP_LIMIT = 500
+BATCH_SIZE = 100  # jobs per claim and transaction: a few round trips each instead of a few per job
+RESULT_FIELDS = [
+    "status",
+    "last_error",
+    "finished_at",
+    "next_attempt_at",
+    "conversion",
+    "lead",
+    "case",
+    "skips",
+]
 
 
-class LostClaim(Exception):
-    """Another worker took the job over (our lease expired): stop without saving anything."""
+# What the steps record on a job: conversion, lead id, case id, skips.
+Recorded = tuple[str, int | None, int | None, dict[str, str]]
 
 
 def record_new_placements(placements: Iterable[Placement]) -> int:
@@ -96,52 +115,70 @@ def due(now: datetime) -> Q:
 
 
 def run_due_jobs(mailbox_id: int | None = None, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> int:
-    """Run the due jobs (of one mailbox, or all), oldest first; returns how many this worker ran."""
+    """Run the due jobs (of one mailbox, or all), oldest first, a batch at a time; returns how many this
+    worker ran."""
     now = now or timezone.now()
-    candidates = InboundJob.objects.filter(due(now))
-    if mailbox_id is not None:
-        candidates = candidates.filter(mailbox_id=mailbox_id)
     ran = 0
-    for job_id in candidates.order_by("id").values_list("id", flat=True)[:limit]:
-        token = claim(job_id, now)
-        if token is not None:
-            run_job(job_id, token, now)
-            ran += 1
+    while ran < limit:
+        candidates = InboundJob.objects.filter(due(now))
+        if mailbox_id is not None:
+            candidates = candidates.filter(mailbox_id=mailbox_id)
+        ids = list(candidates.order_by("id").values_list("id", flat=True)[: min(BATCH_SIZE, limit - ran)])
+        if not ids:
+            break
+        token, jobs = claim(ids, now)
+        run_claimed(jobs, token, now)
+        ran += len(jobs)
     return ran
 
 
-def claim(job_id: int, now: datetime) -> str | None:
-    """Take the job if it is still due; the claim token, or None when another worker has it."""
-    token = uuid.uuid4().hex
-    claimed = InboundJob.objects.filter(due(now), pk=job_id).update(
+def claim(job_ids: Sequence[int], now: datetime) -> tuple[str, list[InboundJob]]:
+    """Take those of the jobs that are still due, with one claim token (one conditional UPDATE; another
+    worker's claim on a job wins). Returns the token and the claimed jobs, loaded with what every step
+    reads, oldest first."""
+    token = liveness.claim_token()  # names this process, so a sweep can free it if we die
+    InboundJob.objects.filter(due(now), pk__in=job_ids).update(
         status=JobStatus.RUNNING,
         claim_token=token,
         lease_expires_at=now + LEASE,
         attempts=F("attempts") + 1,
     )
-    return token if claimed == 1 else None
+    claimed = InboundJob.objects.filter(pk__in=job_ids, claim_token=token).select_related(
+        "organization", "mailbox__organization", "message__thread", "message__body"
+    )
+    return token, list(claimed.order_by("id"))
 
 
-def run_job(job_id: int, token: str, now: datetime) -> None:
-    """Run every step of a claimed job, then mark it done, or schedule its retry, or fail it."""
-    job = InboundJob.objects.select_related("organization", "mailbox", "message").get(pk=job_id)
+def run_claimed(jobs: Sequence[InboundJob], token: str, now: datetime) -> None:
+    """Run every step of each claimed job, then save each as done, or scheduled for a retry, or failed.
+    One transaction per organization's jobs, a savepoint per job: a failing job fails alone."""
+    by_organization: dict[int, list[InboundJob]] = {}
+    for job in jobs:
+        by_organization.setdefault(job.organization_id, []).append(job)
+    for organization_id, group in sorted(by_organization.items()):
+        with transaction.atomic(), batchcache.batch():
+            serialise_conversions(organization_id)
+            for job in group:
+                with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
+                    _run_steps(job, now)
+            _save(group, token)
+
+
+def _run_steps(job: InboundJob, now: datetime) -> None:
+    before = (job.conversion, job.lead_id, job.case_id, dict(job.skips))
     try:
-        for step in STEPS:
-            outcome = step(job)
-            if outcome.skipped:
-                job.skips[step.__name__] = outcome.skipped
-            _save(job, token, ("skips", *outcome.fields))
-    except LostClaim:
-        logger.warning("inbound job %s was taken over by another worker", job_id)
-        return
+        with transaction.atomic():  # a savepoint: a failing job leaves nothing behind
+            for step in STEPS:
+                outcome = step(job)
+                if outcome.skipped:
+                    job.skips[step.__name__] = outcome.skipped
     except StepFailed as exc:
-        _retry_or_fail(job, token, str(exc), now)
-        return
+        _retry_or_fail(job, before, str(exc), now)
     except Exception as exc:  # noqa: BLE001 - our fault: logged in full, the admin sees the kind
-        logger.exception("inbound job %s failed", job_id)
-        _retry_or_fail(job, token, f"unexpected error ({type(exc).__name__}); see the worker log", now)
-        return
-    _update(job.pk, token, status=JobStatus.DONE, last_error="", finished_at=timezone.now())
+        logger.exception("inbound job %s failed", job.pk)
+        _retry_or_fail(job, before, f"unexpected error ({type(exc).__name__}); see the worker log", now)
+    else:
+        job.status, job.last_error, job.finished_at = JobStatus.DONE, "", timezone.now()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -150,35 +187,28 @@ def backoff(attempts: int) -> timedelta:
     return min(delay, MAX_DELAY)
 
 
-def _retry_or_fail(job: InboundJob, token: str, reason: str, now: datetime) -> None:
-    attempts = InboundJob.objects.values_list("attempts", flat=True).get(pk=job.pk)
-    fields: dict[str, object] = {"last_error": reason[:2000]}
-    if job.conversion == Conversion.FAILED:
-        fields["conversion"] = Conversion.FAILED
-    if attempts >= MAX_ATTEMPTS:
-        fields |= {"status": JobStatus.FAILED, "finished_at": now}
-        logger.warning("inbound job %s failed after %d attempts: %s", job.pk, attempts, reason)
+def _retry_or_fail(job: InboundJob, before: Recorded, reason: str, now: datetime) -> None:
+    """Undo in memory what the rolled-back steps recorded on the job (keeping a failed conversion, shown
+    on the mailbox page), then schedule the next attempt or, after the last, fail the job."""
+    failed_conversion = job.conversion == Conversion.FAILED
+    job.conversion, job.lead_id, job.case_id, job.skips = before
+    if failed_conversion:
+        job.conversion = Conversion.FAILED
+    job.last_error = reason[:2000]
+    if job.attempts >= MAX_ATTEMPTS:
+        job.status, job.finished_at = JobStatus.FAILED, now
+        logger.warning("inbound job %s failed after %d attempts: %s", job.pk, job.attempts, reason)
     else:
-        fields |= {"status": JobStatus.PENDING, "next_attempt_at": now + backoff(attempts)}
-        logger.info("inbound job %s: attempt %d failed, retrying: %s", job.pk, attempts, reason)
-    try:
-        _update(job.pk, token, **fields)
-    except LostClaim:
-        logger.warning("inbound job %s was taken over by another worker", job.pk)
+        job.status, job.next_attempt_at = JobStatus.PENDING, now + backoff(job.attempts)
+        logger.info("inbound job %s: attempt %d failed, retrying: %s", job.pk, job.attempts, reason)
 
 
-def _save(job: InboundJob, token: str, fields: tuple[str, ...]) -> None:
-    values: dict[str, object] = {}
-    for name in dict.fromkeys(fields):
-        field = InboundJob._meta.get_field(name)
-        attname = getattr(field, "attname", name)  # "lead" is saved as lead_id
-        values[attname] = getattr(job, attname)
-    _update(job.pk, token, **values)
-
-
-def _update(job_id: int, token: str, **values: object) -> None:
-    if not InboundJob.objects.filter(pk=job_id, claim_token=token).update(**values):
-        raise LostClaim()
+def _save(jobs: Sequence[InboundJob], token: str) -> None:
+    """Write the jobs' results in one statement, only where the claim is still ours: a job whose lease
+    expired and was taken over by another worker is left to its new owner."""
+    saved = InboundJob.objects.filter(claim_token=token).bulk_update(jobs, RESULT_FIELDS)
+    if saved < len(jobs):
+        logger.warning("%d inbound jobs were taken over by another worker", len(jobs) - saved)
 
 
 def failing_jobs(mailbox_id: int) -> list[InboundJob]:

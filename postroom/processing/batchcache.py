@@ -1,0 +1,51 @@
+"""Lookups remembered for one processing batch.
+
+The runner works through up to `runner.BATCH_SIZE` jobs in one transaction. The configuration those jobs
+read (the mailbox's rules, the organization's settings and mailbox addresses, the owner chosen for new
+records) is the same for all of them, so a function decorated with `per_batch` runs its query once per
+batch and argument tuple. Outside a batch (the web app, the CLI, tests calling a step directly) it simply
+runs every time. A setting changed while a batch runs takes effect with the next batch, as if the batch
+had started a moment earlier.
+
+This module imports nothing from Postroom, so any app may decorate its lookups with it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar, cast
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_memo: ContextVar[dict[Hashable, Any] | None] = ContextVar("postroom_batch_memo", default=None)
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Remember `per_batch` results until the block ends."""
+    reset = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(reset)
+
+
+def per_batch(function: Callable[P, R]) -> Callable[P, R]:
+    """Remember `function`'s result per positional and keyword arguments (which must be hashable; model
+    instances hash by primary key) while a `batch()` is open."""
+
+    @functools.wraps(function)
+    def remembered(*args: P.args, **kwargs: P.kwargs) -> R:
+        memo = _memo.get()
+        if memo is None:
+            return function(*args, **kwargs)
+        key = (function, args, tuple(sorted(kwargs.items())))
+        if key not in memo:
+            memo[key] = function(*args, **kwargs)
+        return cast(R, memo[key])
+
+    return remembered
