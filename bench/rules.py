@@ -7,9 +7,10 @@ Usage (from the repository root):
 Builds rules with 1-4 conditions over every field and operator (regular expressions included, each one
 validated as on save), and messages with realistic subjects, 2-20 KB bodies and 1-6 addresses, then
 times evaluating EVERY rule against EVERY message (the worst case: in production the first matching rule
-usually stops the loop). Facts are built per message as `respond_to` does (normalisation is lazy and
-cached per message), so the time includes normalising each message once. No database is used.
-Target: well under one second.
+usually stops the loop), with the rules compiled together as `respond_to` compiles a mailbox's rules.
+Two phases are reported: building each message's facts and normalising its subject and addresses, then
+evaluating the rules (which includes normalising as much of each body as the body conditions need).
+No database is used. Target: well under one second.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable
 
 
 def main() -> None:
@@ -35,7 +37,7 @@ def main() -> None:
 
 
 def run(rule_count: int, message_count: int) -> None:
-    from postroom.autoresponse.conditions import Facts, compile_rule, validate
+    from postroom.autoresponse.conditions import Facts, RuleSet, compile_rule, validate
     from postroom.autoresponse.models import Condition, MatchMode, Operator, Rule
 
     rng = random.Random(7)  # noqa: S311 - reproducible test data, not secrets
@@ -80,28 +82,51 @@ def run(rule_count: int, message_count: int) -> None:
             )
         )
 
-    started = time.perf_counter()
-    all_facts = [Facts(**fields_of_message) for fields_of_message in messages]  # type: ignore[arg-type]
-    for facts in all_facts:
-        for name in fields:
-            facts.values(name)
-    normalise_seconds = time.perf_counter() - started
-    started = time.perf_counter()
+    rule_set = RuleSet(rules)
+    all_facts: list[Facts] = []
+
+    def build_facts() -> None:
+        for fields_of_message in messages:
+            facts = Facts(**fields_of_message)  # type: ignore[arg-type]
+            facts.subject_text()
+            for name in ("from", "to", "cc", "bcc"):
+                facts.addresses(name)
+            all_facts.append(facts)
+
     matched = 0
-    for facts in all_facts:
-        matched += sum(1 for rule in rules if rule.matches(facts))
-    rules_seconds = time.perf_counter() - started
-    seconds = normalise_seconds + rules_seconds
+
+    def evaluate() -> None:
+        nonlocal matched
+        for facts in all_facts:
+            matched += sum(rule_set.evaluate(facts))
+
+    facts_wall, facts_cpu = _timed(build_facts)
+    rules_wall, rules_cpu = _timed(evaluate)
     evaluations = rule_count * message_count
+    wall, cpu = facts_wall + rules_wall, facts_cpu + rules_cpu
     print(f"compiled and validated {rule_count} rules in {compile_seconds:.2f} s (regex probes included)")
     print(
-        f"{rule_count} rules x {message_count} messages = {evaluations:,} evaluations in {seconds:.3f} s "
-        f"({evaluations / seconds:,.0f}/s); {matched:,} matches"
+        f"{rule_count} rules x {message_count} messages = {evaluations:,} evaluations in {wall:.3f} s "
+        f"(CPU {cpu:.3f} s; {evaluations / wall:,.0f}/s); {matched:,} matches"
     )
     print(
-        f"  of which normalising the messages once: {normalise_seconds:.3f} s; "
-        f"evaluating the rules: {rules_seconds:.3f} s"
+        f"  building the messages' facts (subject and addresses normalised): {facts_wall:.3f} s "
+        f"(CPU {facts_cpu:.3f} s)"
     )
+    print(f"  evaluating the rules (bodies normalised as needed): {rules_wall:.3f} s (CPU {rules_cpu:.3f} s)")
+    # For reference, the worst case for bodies: a needle found in none, so every body is normalised whole.
+    absent = RuleSet(
+        [compile_rule(Rule(name="absent"), [Condition(field="body", operator="contains", value="zq")])]
+    )
+    whole_wall, whole_cpu = _timed(lambda: [absent.evaluate(facts) for facts in all_facts])
+    print(f"  for reference, normalising every body in full: {whole_wall:.3f} s (CPU {whole_cpu:.3f} s)")
+
+
+def _timed(work: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of `work` (the CPU time says more on a busy machine)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 if __name__ == "__main__":

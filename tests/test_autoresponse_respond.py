@@ -12,16 +12,19 @@ from django.utils import timezone
 
 from postroom.autoresponse.models import AutoReply, TemplateType
 from postroom.autoresponse.respond import FAILED, REPLIED, SKIPPED, ResponseOutcome, respond_to
-from postroom.crm.models import Lead
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
 from postroom.organizations import config
 from postroom.outbox import send
-from postroom.outbox.models import OutgoingMessage
+from postroom.outbox.models import OutgoingMessage, Status
+from postroom.sync.models import Folder, Placement
 from tests.autoresponse_helpers import ACTIVE_SINCE, make_rule, make_template, parsed, smtp_mailbox, stored
 from tests.conftest import Cast
 from tests.mailbuilder import build
+from tests.processing_helpers import converted_lead
+from tests.servers.ports import free_port
 from tests.servers.smtp import Received, SmtpServer
+from tests.web_support import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 pytest_plugins = ["tests.servers.fixtures"]
@@ -336,23 +339,33 @@ def test_an_html_template_sends_html_with_a_text_alternative(
     assert "Dear Ann Sender" in text.get_content() and "<p>" not in text.get_content()
 
 
-def test_template_can_quote_the_lead_created_from_the_message(
-    support: Mailbox, smtp_server: SmtpServer
+@pytest.mark.parametrize(
+    ("base_url", "link"),
+    [
+        ("https://mail.acme.example", "https://mail.acme.example/o/acme/leads/{pk}/"),
+        ("", "/o/acme/leads/{pk}/"),
+    ],
+)
+def test_template_can_quote_and_link_the_lead_created_from_the_message(
+    cast: Cast, support: Mailbox, smtp_server: SmtpServer, settings: Any, base_url: str, link: str
 ) -> None:
+    settings.POSTROOM_BASE_URL = base_url
     make_rule(
         support,
         template=make_template(
-            support.organization, [("en", "Your ticket {{ record.number }}", "{{ record.link }}")]
+            support.organization, [("en", "Your ticket {{ record.number }}", "See {{ record.link }}")]
         ),
     )
-    message = stored(support.organization, build(sender=ANN, to=support.email))
-    lead = Lead(organization=support.organization, number=12, message=message)
+    lead = converted_lead(cast.acme, cast.org_admin, sender=ANN)
+    message = Message.objects.get(pk=lead.message_id)
 
     outcome = respond_to(message, support, "inbox", timezone.now(), record=lead)
 
     assert outcome.status == REPLIED
     deliver_all()
-    assert parsed(only(smtp_server).data)["Subject"] == "Your ticket LEAD-12"
+    reply = parsed(only(smtp_server).data)
+    assert reply["Subject"] == f"Your ticket {lead.reference}"
+    assert reply.get_content().strip() == "See " + link.format(pk=lead.pk)
 
 
 TRANSLATIONS = [("en", "Thanks", "EN"), ("de", "Danke", "DE"), ("fr", "Merci", "FR")]
@@ -429,3 +442,72 @@ def test_sender_slot_is_taken_once_per_window_and_freed_after_it(support: Mailbo
     after = claim_sender(support, "ann@example.org", now + timedelta(hours=25), 24)
 
     assert (first, second, after) == (True, False, True)
+
+
+def test_smtp_down_for_a_while_then_back_delivers_the_reply_once(
+    support: Mailbox, smtp_server: SmtpServer
+) -> None:
+    make_rule(support)
+    message, outcome = incoming(support, subject="Where is my parcel?")
+    assert outcome.status == REPLIED
+    Mailbox.objects.filter(pk=support.pk).update(smtp_port=free_port())  # nothing listens there: down
+
+    assert send.deliver(outcome.outgoing_ids[0]) == Status.QUEUED
+    assert send.send_due(now=timezone.now() + timedelta(minutes=1)) == 1  # still down: tried again
+    outgoing = OutgoingMessage.objects.get()
+    assert outgoing.status == Status.QUEUED and outgoing.attempts == 2 and "refused" in outgoing.last_error
+
+    Mailbox.objects.filter(pk=support.pk).update(smtp_port=smtp_server.port)  # back
+
+    assert send.send_due(now=timezone.now() + timedelta(minutes=30)) == 1
+    assert send.send_due(now=timezone.now() + timedelta(hours=3)) == 0
+    again = respond_to(message, support, "inbox", timezone.now())
+
+    outgoing.refresh_from_db()
+    assert outgoing.status == Status.SENT and again.status == SKIPPED
+    assert [r.rcpt_tos for r in smtp_server.messages] == [("ann@example.org",)]
+
+
+def test_smtp_answering_5xx_marks_the_reply_failed_and_the_thread_shows_why(
+    cast: Cast, support: Mailbox, smtp_server: SmtpServer
+) -> None:
+    make_rule(support, name="Thanks")
+    message, _ = incoming(support)
+    place_in_inbox(support, message)
+    smtp_server.handler.rcpt_reply = "550 5.1.1 No such user here"
+
+    deliver_all()
+
+    outgoing = OutgoingMessage.objects.get()
+    assert outgoing.status == Status.FAILED and "550 5.1.1 No such user here" in outgoing.last_error
+    assert send.send_due(now=timezone.now() + timedelta(days=1)) == 0 and smtp_server.messages == []
+    page = client_for(cast.org_admin).get(f"/o/{support.organization.slug}/mail/threads/{message.thread_id}/")
+    assert page.status_code == 200
+    shown = page.content.decode()
+    assert "Auto-reply by rule “Thanks”" in shown and "550 5.1.1 No such user here" in shown
+
+
+def test_a_regular_expression_that_times_out_counts_as_no_match_and_the_reason_says_so(
+    support: Mailbox,
+) -> None:
+    # A pattern saved before patterns were checked on save: it must still not hang the worker.
+    make_rule(support, [("subject", "matches", r"(a|aa)+$")], name="Slow")
+
+    _, outcome = incoming(support, subject="a" * 40 + "b")
+
+    assert outcome.status == SKIPPED and not OutgoingMessage.objects.exists()
+    assert "Subject matches “(a|aa)+$”" in outcome.reason
+    assert "timed out" in outcome.reason and "counts as no match" in outcome.reason
+
+
+def place_in_inbox(mailbox: Mailbox, message: Message) -> None:
+    """Show `message` in the mailbox's Inbox, as a sync would."""
+    inbox, _ = Folder.objects.get_or_create(
+        organization=mailbox.organization,
+        mailbox=mailbox,
+        name="INBOX",
+        defaults={"display_name": "Inbox", "kind": "inbox", "selected": True},
+    )
+    Placement.objects.create(
+        organization=mailbox.organization, mailbox=mailbox, folder=inbox, uid=message.pk, message=message
+    )

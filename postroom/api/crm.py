@@ -1,17 +1,19 @@
-"""Leads and cases over JSON (read-only; member level, like the web pages). Lists take the same filters
-as the web lists plus `limit`/`offset`; the detail adds the originating message."""
+"""Leads and cases over JSON (member level, like the web pages). Lists take the same filters as the web
+lists plus `limit`/`offset`; the detail adds the originating message. A lead's language can be set."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 
-from postroom.api.schemas import responses
+from postroom.api.errors import FieldErrors
+from postroom.api.schemas import Input, responses
 from postroom.api.tenancy import open_org
-from postroom.crm.models import Case, Lead
+from postroom.crm.models import Case, Lead, set_language
 from postroom.crm.queries import CaseFilters, LeadFilters, Record, cases_of, leads_of, originating_message
 
 router = Router(tags=["leads and cases"])
@@ -44,7 +46,12 @@ class LeadOut(Schema):
     thread_id: int
     message_id: int
     notes: str
+    language: str = Field(description='The person\'s language ("de", "pt-BR"): auto-replies use it first.')
     created_at: datetime
+
+
+class LeadPatch(Input):
+    language: str = Field(description='A language tag such as "de" or "en-GB"; "" for none.')
 
 
 class CaseOut(Schema):
@@ -95,6 +102,7 @@ def lead_out(lead: Lead) -> LeadOut:
         thread_id=current_thread_id(lead),
         message_id=lead.message_id,
         notes=lead.notes,
+        language=lead.language,
         created_at=lead.created_at,
     )
 
@@ -160,6 +168,21 @@ def list_leads(
 def get_lead(request: HttpRequest, slug: str, lead_id: int) -> LeadDetailOut:
     organization = open_org(request, slug, "member").organization
     lead = get_object_or_404(leads_of(organization).select_related("message"), pk=lead_id)
+    return LeadDetailOut(**lead_out(lead).model_dump(), message=origin_out(lead))
+
+
+@router.patch(
+    "/orgs/{slug}/leads/{lead_id}",
+    response=responses({200: LeadDetailOut}, validation=True),
+    summary="Set a lead's language",
+)
+def update_lead(request: HttpRequest, slug: str, lead_id: int, payload: LeadPatch) -> LeadDetailOut:
+    organization = open_org(request, slug, "member").organization
+    lead = get_object_or_404(leads_of(organization).select_related("message"), pk=lead_id)
+    try:
+        set_language(lead, payload.language)
+    except ValidationError as exc:
+        raise FieldErrors({"language": exc.messages}) from None
     return LeadDetailOut(**lead_out(lead).model_dump(), message=origin_out(lead))
 
 

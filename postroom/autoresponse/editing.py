@@ -13,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from postroom.audit.recorder import batch as audit_batch
+from postroom.audit.recorder import watch
 from postroom.autoresponse.conditions import InvalidCondition, validate
 from postroom.autoresponse.models import Condition, EmailTemplate, MatchMode, Rule, TemplateType, Translation
 from postroom.autoresponse.rendering import RenderFailed, check_source
@@ -124,7 +126,10 @@ def save_rule(mailbox: Mailbox, data: RuleData, rule: Rule | None = None) -> Rul
     errors = check_rule(mailbox.organization, data)
     if errors:
         raise RuleInvalid(errors)
-    with transaction.atomic():
+    # One audit entry for the rule with its conditions and response, taken before anything is written.
+    with transaction.atomic(), audit_batch():
+        if rule is not None:
+            watch(rule)
         old_inline = rule.template if rule is not None and rule.template.rule_owned else None
         if data.template_id is not None:
             template = EmailTemplate.objects.get(pk=data.template_id)
@@ -174,10 +179,11 @@ def set_active(rule: Rule, active: bool) -> None:
 
 def move_rule(rule: Rule, position: int) -> None:
     """Put `rule` at `position` (clamped) among its mailbox's rules and renumber them 0..n-1."""
-    with transaction.atomic():
+    with transaction.atomic(), audit_batch():
         others = [r for r in Rule.objects.select_for_update().filter(mailbox=rule.mailbox) if r.pk != rule.pk]
         others.insert(max(0, min(position, len(others))), rule)
         for index, item in enumerate(others):
+            watch(item)  # update() sends no signal: the audit log is told of the new order here
             Rule.objects.filter(pk=item.pk).update(position=index)
 
 
@@ -194,7 +200,7 @@ def save_template(
     if errors:
         raise RuleInvalid(errors)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), audit_batch():
             return _write_template(organization, data, template, rule_owned=False)
     except IntegrityError:
         raise RuleInvalid({"name": [NAME_TAKEN]}) from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from postroom.autoresponse import eligibility
 from postroom.autoresponse.conditions import Facts, compile_rule
+from postroom.autoresponse.language import accept_language, contact_language, header_value
 from postroom.autoresponse.models import Rule
 from postroom.autoresponse.rendering import RenderFailed, choose_translation, render
 from postroom.autoresponse.respond import facts_of, template_context
@@ -27,11 +28,12 @@ class Preview:
     content: str
     kind: str
     render_error: str  # the template's problem, when it cannot be rendered
+    regex_timeouts: tuple[str, ...] = ()  # regular expressions that ran out of time (counted as no match)
 
 
 def preview_message(rule: Rule, message: Message, language: str = "") -> Preview:
-    """Preview `rule` on a stored message of its organization."""
-    return _preview(rule, message, facts_of(message), language)
+    """Preview `rule` on a stored message of its organization (in `language`, else as replies choose)."""
+    return _preview(rule, message, facts_of(message), language, accept_language(message))
 
 
 def preview_raw(rule: Rule, raw: bytes, language: str = "") -> Preview:
@@ -67,18 +69,19 @@ def preview_raw(rule: Rule, raw: bytes, language: str = "") -> Preview:
         cc=list(parsed.cc),
         bcc=list(parsed.bcc),
     )
-    return _preview(rule, message, facts, language)
+    return _preview(rule, message, facts, language, header_value(raw, "Accept-Language"))
 
 
-def _preview(rule: Rule, message: Message, facts: Facts, language: str) -> Preview:
+def _preview(rule: Rule, message: Message, facts: Facts, language: str, accept: str) -> Preview:
     mailbox: Mailbox = rule.mailbox
     compiled = compile_rule(rule, list(rule.conditions.all()))
     failed = compiled.first_failure(facts)
     refusal = eligibility.automated(message) or _own_sender(message, mailbox)
     choice = choose_translation(
         list(rule.template.translations.all()),
-        contact_language=language,
-        message_languages=message.content_language,
+        contact_language=language or contact_language(rule.organization_id, message.from_address),
+        accept_language=accept,
+        content_language=message.content_language,
         default_language=str(config.get("email.default_language", mailbox.organization)),
     )
     subject = content = error = ""
@@ -101,6 +104,7 @@ def _preview(rule: Rule, message: Message, facts: Facts, language: str) -> Previ
         content=content,
         kind=rule.template.type,
         render_error=error,
+        regex_timeouts=tuple(facts.timeouts),
     )
 
 

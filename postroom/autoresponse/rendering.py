@@ -6,7 +6,8 @@ Variables a template may use (documented for admins; every value is a plain stri
     mailbox.label, mailbox.email
     organization.name
     record.number, record.link      -- the lead or case created from the message; `record` is None when
-                                       there is none, so write {% if record %}...{% endif %}
+                                       there is none, so write {% if record %}...{% endif %}. The link
+                                       is absolute when POSTROOM_BASE_URL is set, else a path.
 
 The sandbox refuses access to Python internals (`__class__`, `__globals__`, ...): such a template fails to
 render with a "refused" error. Undefined names are errors too, so a typo is reported instead of leaving a
@@ -116,18 +117,21 @@ def choose_translation(
     translations: Sequence[Translation],
     *,
     contact_language: str = "",
-    message_languages: str = "",
+    accept_language: str = "",
+    content_language: str = "",
     default_language: str = "",
 ) -> LanguageChoice | None:
-    """The translation to answer with: the sender's known contact language, then the message's
-    Content-Language/Accept-Language (each tag tried exactly, then as its primary subtag: en-GB -> en),
+    """The translation to answer with: the sender's known contact language (their lead's), then the
+    languages their message asks for (Accept-Language, best q-value first), then the language it is
+    written in (Content-Language) — each tag tried exactly, then as its primary subtag (en-GB -> en) —
     then the organization's default language, then the template's first translation."""
     if not translations:
         return None
     by_tag = {t.language.strip().lower(): t for t in translations}
     candidates = [
         (contact_language, "the sender's language"),
-        *((tag, "the message's language") for tag in _tags(message_languages)),
+        *((tag, "the message's Accept-Language") for tag in _tags(accept_language)),
+        *((tag, "the message's Content-Language") for tag in _tags(content_language)),
         (default_language, "the organization's default language"),
     ]
     for tag, why in candidates:

@@ -15,10 +15,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from postroom.autoresponse import eligibility
-from postroom.autoresponse.conditions import CompiledRule, Facts, InvalidCondition, compile_rule
+from postroom.autoresponse import eligibility, language
+from postroom.autoresponse.conditions import CompiledRule, Facts, InvalidCondition, RuleSet, compile_rule
 from postroom.autoresponse.models import AutoReply, Rule, SenderThrottle
 from postroom.autoresponse.rendering import RenderFailed, choose_translation, render
 from postroom.autoresponse.reply import build_reply
@@ -28,8 +29,10 @@ from postroom.messages.models import Message, MessageBody
 from postroom.organizations import config
 from postroom.outbox import send
 from postroom.outbox.models import Kind
+from postroom.processing.batchcache import per_batch
 
 logger = logging.getLogger(__name__)
+setting = per_batch(config.get)  # an organization's settings, read once per processing batch
 
 REPLIED, SKIPPED, FAILED = "replied", "skipped", "failed"
 
@@ -66,17 +69,17 @@ def respond_to(
     if refusal:
         return ResponseOutcome(SKIPPED, refusal)
     rules = active_rules(mailbox)
-    if not rules:
+    if not rules.rules:
         return ResponseOutcome(SKIPPED, "No active autoresponse rule.")
     facts = facts_of(message)
     notes: list[str] = []
     answered: list[ResponseOutcome] = []
-    for compiled in rules:
+    for compiled, matched in zip(rules.rules, rules.evaluate(facts), strict=True):
         rule = compiled.rule
         if rule.activated_at is None or internal_date is None or internal_date < rule.activated_at:
             notes.append(f"Rule “{rule.name}”: the message arrived before the rule became active.")
             continue
-        failed = None if compiled.matches(facts) else compiled.first_failure(facts)
+        failed = None if matched else compiled.first_failure(facts)
         if failed is not None:
             notes.append(f"Rule “{rule.name}”: condition not met: {failed.label}.")
             continue
@@ -84,12 +87,13 @@ def respond_to(
         answered.append(outcome)
         if outcome.status == SKIPPED or not rule.lets_later_rules_answer:
             break
-    return _summarise(answered, notes)
+    return _summarise(answered, notes, facts.timeouts)
 
 
-def active_rules(mailbox: Mailbox) -> list[CompiledRule]:
-    """The mailbox's active rules in order, compiled. A rule whose conditions no longer compile (saved
-    before a validation existed) is left out and logged rather than failing every message."""
+@per_batch  # compiled once per processing batch
+def active_rules(mailbox: Mailbox) -> RuleSet:
+    """The mailbox's active rules in order, compiled together. A rule whose conditions no longer compile
+    (saved before a validation existed) is left out and logged rather than failing every message."""
     rules = (
         Rule.objects.filter(mailbox=mailbox, active=True)
         .select_related("template")
@@ -101,11 +105,14 @@ def active_rules(mailbox: Mailbox) -> list[CompiledRule]:
             compiled.append(compile_rule(rule, list(rule.conditions.all())))
         except InvalidCondition as exc:
             logger.warning("autoresponse: rule %s is invalid and skipped: %s", rule.pk, exc)
-    return compiled
+    return RuleSet(compiled)
 
 
 def facts_of(message: Message) -> Facts:
-    body = MessageBody.objects.filter(message=message).only("text", "html").first()
+    try:
+        body: MessageBody | None = message.body  # loaded with the job in a processing batch
+    except MessageBody.DoesNotExist:
+        body = None
     return Facts(
         subject=message.subject,
         text=body.text if body else "",
@@ -128,7 +135,7 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
         return ResponseOutcome(FAILED, f"Rule “{rule.name}”: the reply was not sent. {exc}")
     sender = eligibility.reply_address(message)
     now = timezone.now()
-    hours = int(config.get("email.autoresponse_limit_hours", mailbox.organization))
+    hours = int(setting("email.autoresponse_limit_hours", mailbox.organization))
     raw = build_reply(
         message,
         mailbox,
@@ -145,18 +152,17 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
                 return ResponseOutcome(
                     SKIPPED, f"{sender} was already answered automatically in the last {hours} hours."
                 )
-            reply = AutoReply.objects.create(
+            outgoing = send.enqueue(
+                mailbox, Kind.AUTO_REPLY, raw, [sender], in_reply_to=message, thread=message.thread
+            )
+            AutoReply.objects.create(  # unique per (rule, message): a second answer rolls back the first
                 organization_id=mailbox.organization_id,
                 mailbox=mailbox,
                 rule=rule,
                 message=message,
                 sender=sender,
+                outgoing=outgoing,
             )
-            outgoing = send.enqueue(
-                mailbox, Kind.AUTO_REPLY, raw, [sender], in_reply_to=message, thread=message.thread
-            )
-            reply.outgoing = outgoing
-            reply.save(update_fields=["outgoing"])
     except IntegrityError:  # another worker answered this (rule, message) first
         return ResponseOutcome(SKIPPED, f"Rule “{rule.name}” already answered this message.")
     reason = f"Rule “{rule.name}” answered {sender} in {rendered.language or 'the default language'}."
@@ -185,16 +191,16 @@ def render_reply(
     message: Message,
     mailbox: Mailbox,
     record: Lead | Case | None,
-    *,
-    contact_language: str = "",
 ) -> RenderedReply:
-    """The subject and content of `rule`'s reply to `message`, in the chosen language."""
+    """The subject and content of `rule`'s reply to `message`, in the chosen language: the sender's
+    (their lead's), else one their message asks for or is written in, else the organization's default."""
     template = rule.template
     choice = choose_translation(
         list(template.translations.all()),
-        contact_language=contact_language,
-        message_languages=message.content_language,
-        default_language=str(config.get("email.default_language", mailbox.organization)),
+        contact_language=language.contact_language(mailbox.organization_id, message.from_address),
+        accept_language=language.accept_language(message),
+        content_language=message.content_language,
+        default_language=str(setting("email.default_language", mailbox.organization)),
     )
     if choice is None:
         raise RenderFailed("The response template has no translation.")
@@ -222,17 +228,21 @@ def template_context(message: Message, mailbox: Mailbox, record: Lead | Case | N
 
 
 def record_link(record: Lead | Case) -> str:
-    kind = "leads" if isinstance(record, Lead) else "cases"
-    base = str(getattr(settings, "POSTROOM_BASE_URL", "")).rstrip("/")
-    return f"{base}/o/{record.organization.slug}/{kind}/{record.pk}/"
+    """The record's page: an absolute URL when POSTROOM_BASE_URL is set, else a path from the site's root
+    (the mail's reader then has to know where Postroom is)."""
+    name = "lead-detail" if isinstance(record, Lead) else "case-detail"
+    return settings.POSTROOM_BASE_URL + reverse(name, args=[record.organization.slug, record.pk])
 
 
-def _summarise(answered: Sequence[ResponseOutcome], notes: list[str]) -> ResponseOutcome:
+def _summarise(
+    answered: Sequence[ResponseOutcome], notes: list[str], timeouts: Sequence[str]
+) -> ResponseOutcome:
+    """One outcome for the message. A regular expression that timed out is named in the reason when no
+    rule answered, since it may be why."""
     if not answered:
-        return ResponseOutcome(
-            SKIPPED, notes[-1] if len(notes) == 1 else "No rule matched.", notes=tuple(notes)
-        )
+        reason = " ".join([notes[-1] if len(notes) == 1 else "No rule matched.", *timeouts])
+        return ResponseOutcome(SKIPPED, reason, notes=(*notes, *timeouts))
     ids = tuple(i for outcome in answered for i in outcome.outgoing_ids)
     status = REPLIED if ids else answered[0].status
     reason = " ".join(outcome.reason for outcome in answered)
-    return ResponseOutcome(status, reason, ids, tuple(notes))
+    return ResponseOutcome(status, reason, ids, (*notes, *timeouts))

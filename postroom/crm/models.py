@@ -4,6 +4,7 @@ and cases that email processing creates (postroom.crm.conversion)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -30,6 +31,12 @@ class LeadSource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} (retired)" if self.retired else self.label
+
+
+language_tag_validator = RegexValidator(
+    r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$",
+    'Use a language tag such as "de", "en-GB" or "pt-BR".',
+)
 
 
 def _case_statuses() -> list[tuple[str, str]]:
@@ -140,6 +147,13 @@ class Lead(ConvertedRecord):
     status = models.CharField(max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
     # PROTECT: a source is retired, never deleted, while leads carry it.
     source = models.ForeignKey(LeadSource, on_delete=models.PROTECT, related_name="leads")
+    language = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[language_tag_validator],
+        help_text='The person\'s language, a tag such as "de" or "pt-BR": automatic replies to their address '
+        "use it first.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -147,7 +161,11 @@ class Lead(ConvertedRecord):
             models.UniqueConstraint(fields=["organization", "number"], name="lead_number_unique"),
             models.UniqueConstraint(fields=["organization", "thread"], name="lead_one_per_thread"),
         ]
-        indexes = [models.Index(fields=["organization", "status"], name="lead_org_status")]
+        indexes = [
+            models.Index(fields=["organization", "status"], name="lead_org_status"),
+            # The sender's language is looked up by address when a reply is written (autoresponse).
+            models.Index("organization", Lower("email"), name="lead_org_email"),
+        ]
 
 
 class Case(ConvertedRecord):
@@ -170,3 +188,11 @@ class Case(ConvertedRecord):
             models.UniqueConstraint(fields=["organization", "thread"], name="case_one_per_thread"),
         ]
         indexes = [models.Index(fields=["organization", "status"], name="case_org_status")]
+
+
+def set_language(lead: Lead, language: str) -> None:
+    """Set the lead's language (trimmed; "" clears it). Raises ValidationError for a malformed tag."""
+    language = language.strip()
+    Lead._meta.get_field("language").clean(language, lead)
+    lead.language = language
+    lead.save(update_fields=["language"])

@@ -2,6 +2,7 @@
 
 Condition and translation rows work without JavaScript: "+ Add" and "x" post the form back with a row
 more or less and nothing is saved; "Save" validates everything and shows each error beside its row.
+With htmx the same post answers with only the rows' fieldset, which replaces the old one in place.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from postroom.autoresponse.preview import Preview, preview_message, preview_raw
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
 from postroom.organizations.access import OrgAccess
-from postroom.web.guards import org_view
+from postroom.web.guards import is_htmx, org_view
 
 MAX_ROWS = 50
 
@@ -43,6 +44,20 @@ def _rows(post: QueryDict, prefix: str, names: tuple[str, ...]) -> list[dict[str
 
 def _editing_rows(post: QueryDict) -> bool:
     return bool(post.get("add") or post.get("remove"))
+
+
+RULE_PAGE = "postroom/autoresponse/rule_form.html"
+TEMPLATE_PAGE = "postroom/autoresponse/template_form.html"
+ROW_PARTIALS = {
+    "condition": "postroom/autoresponse/_conditions.html",
+    "translation": "postroom/autoresponse/_translations.html",
+}
+
+
+def _rows_page(request: HttpRequest, page: str) -> str:
+    """What answers "+ Add"/"x": with htmx only the edited rows' fieldset, without it the whole `page`."""
+    edited = request.POST.get("add") or request.POST.get("remove", "")
+    return ROW_PARTIALS.get(edited.split("-", 1)[0], page) if is_htmx(request) else page
 
 
 def _translations(rows: list[dict[str, str]]) -> list[editing.TranslationData]:
@@ -133,6 +148,7 @@ def _rule_page(
     rule: Rule | None,
     state: dict[str, Any],
     errors: dict[str, list[str]],
+    template: str = RULE_PAGE,
 ) -> HttpResponse:
     ctx = {
         "access": access,
@@ -145,9 +161,10 @@ def _rule_page(
         "types": TemplateType.choices,
         "match_modes": MatchMode.choices,
         "templates": EmailTemplate.objects.filter(organization=access.organization, rule_owned=False),
+        "prefix_translations": "template.translations",
         "menu": "configuration",
     }
-    return render(request, "postroom/autoresponse/rule_form.html", ctx, status=422 if errors else 200)
+    return render(request, template, ctx, status=422 if errors else 200)
 
 
 def _edit_rule(request: HttpRequest, access: OrgAccess, mailbox: Mailbox, rule: Rule | None) -> HttpResponse:
@@ -155,7 +172,7 @@ def _edit_rule(request: HttpRequest, access: OrgAccess, mailbox: Mailbox, rule: 
         return _rule_page(request, access, mailbox, rule, _rule_state(rule), {})
     state = _posted_rule_state(request.POST)
     if _editing_rows(request.POST):
-        return _rule_page(request, access, mailbox, rule, state, {})
+        return _rule_page(request, access, mailbox, rule, state, {}, _rows_page(request, RULE_PAGE))
     try:
         saved = editing.save_rule(mailbox, _rule_data(state), rule)
     except editing.RuleInvalid as exc:
@@ -278,6 +295,7 @@ def _template_page(
     template: EmailTemplate | None,
     state: dict[str, Any],
     errors: dict[str, list[str]],
+    page: str = TEMPLATE_PAGE,
 ) -> HttpResponse:
     ctx = {
         "access": access,
@@ -285,9 +303,10 @@ def _template_page(
         "state": state,
         "errors": errors,
         "types": TemplateType.choices,
+        "prefix_translations": "translations",
         "menu": "configuration",
     }
-    return render(request, "postroom/autoresponse/template_form.html", ctx, status=422 if errors else 200)
+    return render(request, page, ctx, status=422 if errors else 200)
 
 
 def _edit_template(request: HttpRequest, access: OrgAccess, template: EmailTemplate | None) -> HttpResponse:
@@ -309,7 +328,7 @@ def _edit_template(request: HttpRequest, access: OrgAccess, template: EmailTempl
         "translations": _rows(request.POST, "translation", TRANSLATION_NAMES),
     }
     if _editing_rows(request.POST):
-        return _template_page(request, access, template, state, {})
+        return _template_page(request, access, template, state, {}, _rows_page(request, TEMPLATE_PAGE))
     data = editing.TemplateData(state["template_type"], _translations(state["translations"]), state["name"])
     try:
         saved = editing.save_template(access.organization, data, template)
