@@ -33,8 +33,11 @@ def run_worker(workers: int = 1) -> None:
     """Consume the queue in this thread (the main thread: the consumer installs signal handlers) until
     SIGTERM or SIGINT.
     """
+    from postroom.operations import heartbeat
+
     autodiscover_modules("tasks")  # every app's tasks.py registers its tasks and periodic tasks
     idle_stop = threading.Event()
+    heartbeat.start(queue(), idle_stop)  # /healthz and /metrics see this worker and its task durations
     if settings.POSTROOM_IDLE:
         from postroom.sync.idle import start_supervisor
 

@@ -1,5 +1,6 @@
 """`postroom run`: the embedded default. Migrates, optionally creates the demo data, then serves the web
-app with waitress in a thread while the queue consumer (worker and scheduler) runs in the main thread.
+app with waitress in a thread while the queue consumer (worker and scheduler) runs in the main thread
+(`--no-worker`: the web app only, for installs whose workers are `postroom worker` processes).
 SIGTERM or SIGINT stops both, with exit code 0.
 """
 
@@ -22,6 +23,9 @@ def register(subcommands: Subcommands) -> None:
         "--demo", action="store_true", help="create the demo organization and print its login"
     )
     parser.add_argument("--workers", type=int, default=2, metavar="N", help="worker threads (default 2)")
+    parser.add_argument(
+        "--no-worker", action="store_true", help="serve the web app only (workers run as `postroom worker`)"
+    )
     parser.add_argument("--threads", type=int, default=8, metavar="N", help="web server threads (default 8)")
     parser.set_defaults(handler=handle)
 
@@ -63,7 +67,7 @@ def handle(args: argparse.Namespace) -> int:
     print_logins(logins)
     print("Stop it with Ctrl+C (or SIGTERM).", flush=True)
     try:
-        if tasks_run_inline():
+        if tasks_run_inline() or args.no_worker:
             wait_for_stop_signal()
         else:
             run_worker(args.workers)

@@ -7,10 +7,13 @@ messages not yet stored in their thread. Both are safe to run twice: sending cla
 
 from __future__ import annotations
 
+from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from postroom.operations.liveness import expire_dead_claims
 from postroom.outbox import send
+from postroom.outbox.models import OutgoingMessage, Status
 
 
 @db_task()  # type: ignore[untyped-decorator]  # huey is untyped
@@ -21,5 +24,7 @@ def send_outgoing_task(outgoing_id: int) -> str:
 
 @db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]  # huey is untyped
 def sweep_outbox() -> int:
-    """Send whatever is due and file sent copies; returns how many rows were handled."""
+    """Send whatever is due (first freeing rows held by dead workers) and file sent copies; returns how
+    many rows were handled."""
+    expire_dead_claims(OutgoingMessage.objects.filter(status=Status.SENDING), timezone.now())
     return send.send_due() + send.file_unfiled()

@@ -7,19 +7,25 @@ each job is claimed by a conditional UPDATE before it runs.
 
 from __future__ import annotations
 
+from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from postroom.logs import log_context
+from postroom.operations.liveness import expire_dead_claims
+from postroom.processing.models import InboundJob, JobStatus
 from postroom.processing.runner import run_due_jobs
 
 
 @db_task()  # type: ignore[untyped-decorator]  # huey is untyped
 def process_mailbox_jobs(mailbox_id: int) -> int:
     """Run the due jobs of one mailbox; returns how many ran."""
-    return run_due_jobs(mailbox_id=mailbox_id)
+    with log_context(mailbox=mailbox_id):
+        return run_due_jobs(mailbox_id=mailbox_id)
 
 
 @db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]  # huey is untyped
 def sweep_inbound_jobs() -> int:
-    """Run every due job of every mailbox; returns how many ran."""
+    """Run every due job of every mailbox (first freeing jobs held by dead workers); returns how many ran."""
+    expire_dead_claims(InboundJob.objects.filter(status=JobStatus.RUNNING), timezone.now())
     return run_due_jobs()
