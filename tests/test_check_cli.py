@@ -129,6 +129,8 @@ def test_password_under_a_removed_key_is_reported_not_raised(
     monkeypatch: pytest.MonkeyPatch,
     settings: SettingsWrapper,
 ) -> None:
+    # Keys from the environment (no ring file to fall back on), and the mailbox's key is not among them.
+    settings.POSTROOM_KEY_RING_FILE = ""
     settings.POSTROOM_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     result = run_cli(capsys, monkeypatch, "mailbox", "check", str(mailbox.pk), "--json")
     document = json.loads(result.out)

@@ -58,6 +58,25 @@ def _request_errors(exc: RequestValidationError) -> dict[str, list[str]]:
     return errors
 
 
+# Answers any operation can give beyond those it documents itself: ninja refuses a body that is not JSON
+# (400) and a parameter of the wrong type (422) before the operation runs, and the token check throttles
+# an address that keeps sending wrong tokens (429).
+COMMON_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("ErrorOut", "The body is not valid JSON."),
+    422: ("ValidationErrorOut", "A parameter or field is not valid."),
+    429: ("ErrorOut", "Too many refused tokens from this address; try again later."),
+}
+
+
+def document_common_errors(schema: dict[str, Any]) -> None:
+    """Add COMMON_ERRORS to every operation of an OpenAPI `schema`, so it lists every status it can get."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for status, (component, description) in COMMON_ERRORS.items():
+                content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}}
+                operation["responses"].setdefault(status, {"description": description, "content": content})
+
+
 def install_handlers(api: NinjaAPI) -> None:
     """Give every error the shapes above (ninja's defaults differ, and would echo rejected input)."""
 

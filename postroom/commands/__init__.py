@@ -15,6 +15,7 @@ import sys
 
 from django.db import DatabaseError
 
+from postroom.audit.actor import acting_as
 from postroom.commands.base import CommandFailed, FieldErrors, UsageError
 
 # Order here is the order of `postroom --help`.
@@ -31,6 +32,8 @@ GROUPS: tuple[str, ...] = (
     "tokens",
     "config",
     "demo",
+    "audit",
+    "keys",
 )
 
 
@@ -46,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _actor_label(argv: list[str]) -> str:
+    """How the audit log names a command's changes: "cli: config import", "cli: mailbox create"."""
+    words = [word for word in argv[:2] if not word.startswith("-")]
+    return "cli: " + " ".join(words)
+
+
 def dispatch(argv: list[str]) -> int:
     """Parse `argv` (without the program name), run the chosen command, return its exit code."""
     parser = build_parser()
@@ -54,7 +63,8 @@ def dispatch(argv: list[str]) -> int:
     except SystemExit as exc:  # argparse already printed the usage message (or --help)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        code: int = args.handler(args)
+        with acting_as(_actor_label(argv)):
+            code: int = args.handler(args)
     except FieldErrors as exc:
         print(exc, file=sys.stderr)
         return 2

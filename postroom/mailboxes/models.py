@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.views.decorators.debug import sensitive_variables
 
 from postroom import crypto
 from postroom.crm.models import LeadSource
@@ -152,6 +153,7 @@ class Mailbox(models.Model):
     def has_password(self) -> bool:
         return bool(self.password_ciphertext)
 
+    @sensitive_variables("plaintext")  # exception reports show it as stars
     def set_password(self, plaintext: str) -> None:
         self.password_ciphertext = crypto.encrypt(plaintext) if plaintext else ""
 

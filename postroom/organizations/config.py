@@ -10,6 +10,8 @@ from typing import Any
 
 from django.db import transaction
 
+from postroom.audit.recorder import batch as audit_batch
+from postroom.audit.recorder import watch
 from postroom.organizations.models import ConfigValue, Organization
 
 
@@ -121,7 +123,9 @@ def overrides(organization: Organization) -> dict[str, Any]:
 
 def set_value(key: str, value: Any, organization: Organization | None = None) -> None:
     cleaned = clean_value(key, value)
-    with transaction.atomic():
+    with transaction.atomic(), audit_batch():
+        for current in ConfigValue.objects.filter(organization=organization, key=key):
+            watch(current)  # update() sends no signal: tell the audit log what the value was
         updated = ConfigValue.objects.filter(organization=organization, key=key).update(value=cleaned)
         if not updated:
             ConfigValue.objects.create(organization=organization, key=key, value=cleaned)

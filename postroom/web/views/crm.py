@@ -7,14 +7,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
 from postroom.accounts.models import User
-from postroom.crm.models import Lead, LeadSource, LeadStatus
+from postroom.crm.models import Case, Lead, LeadSource, LeadStatus, set_language
 from postroom.crm.queries import (
     CaseFilters,
     LeadFilters,
@@ -48,12 +50,16 @@ class RecordFilterForm(forms.Form):
     status = forms.ChoiceField(required=False)
     owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Any")
     mailbox = forms.ModelChoiceField(queryset=Mailbox.objects.none(), required=False, empty_label="Any")
+    records: type[Lead] | type[Case]
 
     def __init__(self, data: Any, organization: Organization) -> None:
         super().__init__(data)
         self.fields["owner"].queryset = _members(organization)  # type: ignore[attr-defined]
+        # Only the mailboxes the listed records came from (each record names its own anyway): every
+        # member sees these lists, and must not learn the other mailboxes' labels and addresses (M6).
+        origins = self.records.objects.filter(organization=organization).values("mailbox")
         self.fields["mailbox"].queryset = Mailbox.objects.filter(  # type: ignore[attr-defined]
-            organization=organization
+            organization=organization, pk__in=origins
         )
 
     def value(self, name: str) -> Any:
@@ -66,6 +72,7 @@ class RecordFilterForm(forms.Form):
 
 
 class LeadFilterForm(RecordFilterForm):
+    records = Lead
     source = forms.ModelChoiceField(queryset=LeadSource.objects.none(), required=False, empty_label="Any")
 
     def __init__(self, data: Any, organization: Organization) -> None:
@@ -85,6 +92,7 @@ class LeadFilterForm(RecordFilterForm):
 
 
 class CaseFilterForm(RecordFilterForm):
+    records = Case
     assignee = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="Any")
     priority = forms.ChoiceField(required=False, choices=_choices(list(CasePriority.choices)))
 
@@ -113,15 +121,22 @@ def _query_without_page(request: HttpRequest) -> str:
     return query.urlencode()
 
 
-def _detail(request: HttpRequest, access: OrgAccess, record: Record, template: str) -> HttpResponse:
+def _detail(
+    request: HttpRequest,
+    access: OrgAccess,
+    record: Record,
+    template: str,
+    errors: dict[str, list[str]] | None = None,
+) -> HttpResponse:
     ctx = {
         "access": access,
         "record": record,
         "message": originating_message(record),
         "thread": thread_messages(record, visible_mailboxes(access)),
         "menu": "leads" if isinstance(record, Lead) else "cases",
+        "errors": errors or {},
     }
-    return render(request, template, ctx)
+    return render(request, template, ctx, status=422 if errors else 200)
 
 
 def _list(
@@ -150,10 +165,19 @@ def lead_list(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     return _list(request, access, form, records, "leads")
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @org_view("member")
 def lead_detail(request: HttpRequest, access: OrgAccess, lead_id: int) -> HttpResponse:
+    """The lead; a POST sets its language (what automatic replies to the person use first)."""
     lead = get_object_or_404(leads_of(access.organization), pk=lead_id)
+    if request.method == "POST":
+        try:
+            set_language(lead, request.POST.get("language", ""))
+        except ValidationError as exc:
+            lead.language = request.POST.get("language", "")
+            return _detail(request, access, lead, "postroom/crm/lead_detail.html", {"language": exc.messages})
+        messages.success(request, "Language saved.")
+        return redirect("lead-detail", slug=access.organization.slug, lead_id=lead.pk)
     return _detail(request, access, lead, "postroom/crm/lead_detail.html")
 
 

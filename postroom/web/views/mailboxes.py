@@ -11,6 +11,7 @@ from django.db.models.deletion import Collector
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from postroom.crm.models import LeadSource
@@ -140,12 +141,14 @@ def _with_tree(data: QueryDict, tree: list[FolderNode], ticked: set[str]) -> Que
     return copy
 
 
+@sensitive_post_parameters("password")
 @require_POST
 @org_view("configure")
 def mailbox_check_new(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     return _check(request, access, None)
 
 
+@sensitive_post_parameters("password")
 @require_POST
 @org_view("configure")
 def mailbox_check(request: HttpRequest, access: OrgAccess, mailbox_id: int) -> HttpResponse:
@@ -153,12 +156,14 @@ def mailbox_check(request: HttpRequest, access: OrgAccess, mailbox_id: int) -> H
     return _check(request, access, mailbox)
 
 
+@sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 @org_view("configure")
 def mailbox_new(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     return _save(request, access, None)
 
 
+@sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 @org_view("configure")
 def mailbox_edit(request: HttpRequest, access: OrgAccess, mailbox_id: int) -> HttpResponse:
