@@ -28,7 +28,10 @@ class Thread(models.Model):
     message_count = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "-last_message_at"], name="thread_org_recent")]
+        # Thread lists page by keyset over (last_message_at, id), newest first (postroom.messages.reading).
+        indexes = [
+            models.Index(fields=["organization", "-last_message_at", "-id"], name="thread_org_recent_id")
+        ]
 
     def __str__(self) -> str:
         return self.subject or "(no subject)"
@@ -151,3 +154,21 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class ThreadRead(models.Model):
+    """ "This member has read this conversation up to `seen_count` messages." A thread is unread for a
+    member while it holds more messages than they saw (a new reply makes it unread again); marking it
+    unread deletes the row. Per member, not per mailbox: a shared mailbox is read by many people."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="reads")
+    seen_count = models.PositiveIntegerField()
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "thread"], name="threadread_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"thread {self.thread_id} read by user {self.user_id}"

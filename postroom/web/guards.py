@@ -11,16 +11,18 @@ from typing import Concatenate, Literal, ParamSpec
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, QueryDict
+from django.http.response import HttpResponseBase
 
 from postroom.accounts.models import User
 from postroom.organizations.access import OrgAccess, org_access
 
 P = ParamSpec("P")
 Permission = Literal["member", "configure", "admin"]
-OrgView = Callable[Concatenate[HttpRequest, OrgAccess, P], HttpResponse]
+# HttpResponseBase: a view may stream (a download is a StreamingHttpResponse).
+OrgView = Callable[Concatenate[HttpRequest, OrgAccess, P], HttpResponseBase]
 # Django passes the URL's slug by keyword, so the wrapped view cannot be typed positional-only.
-SlugView = Callable[..., HttpResponse]
+SlugView = Callable[..., HttpResponseBase]
 
 LAST_ORG_SESSION_KEY = "postroom_last_org"
 
@@ -44,7 +46,7 @@ def org_view(permission: Permission) -> Callable[[OrgView[P]], SlugView]:
     """
 
     def decorator(view: OrgView[P]) -> SlugView:
-        def wrapper(request: HttpRequest, slug: str, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def wrapper(request: HttpRequest, slug: str, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             access = org_access(current_user(request), slug)
