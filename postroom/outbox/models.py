@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ class Kind(models.TextChoices):
     AUTO_REPLY = "auto_reply", "Automatic reply"
     REPLY = "reply", "Reply"
     COMPOSE = "compose", "New message"
+    FORWARD = "forward", "Forward"
 
 
 class Status(models.TextChoices):
@@ -24,6 +26,10 @@ class Status(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+
+
+# Failed for good, or waiting to retry after a failed attempt.
+FAILING = models.Q(status=Status.FAILED) | models.Q(status=Status.QUEUED, attempts__gt=0)
 
 
 class OutgoingMessage(models.Model):
@@ -63,6 +69,12 @@ class OutgoingMessage(models.Model):
         help_text="The sent message as stored in the thread (set once it is stored).",
     )
     appended_to_sent = models.BooleanField(default=False)
+    idempotency_key = models.CharField(
+        max_length=64, blank=True, help_text="The compose form's token: a double submit sends once."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -70,6 +82,15 @@ class OutgoingMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="outgoing_due"),
             models.Index(fields=["organization", "message_id"], name="outgoing_message_id"),
+            # The failing badge and status page look only at these few rows, never at all sent mail.
+            models.Index(fields=["mailbox", "created_at"], name="outgoing_failing", condition=FAILING),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                name="outgoing_idempotency_key_unique",
+                condition=~models.Q(idempotency_key=""),
+            )
         ]
 
     def __str__(self) -> str:

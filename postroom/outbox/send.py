@@ -23,7 +23,6 @@ Either way the server's answer is kept in `last_error` (scrubbed of the password
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email import message_from_bytes
@@ -33,9 +32,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from postroom.accounts.models import User
+from postroom.logs import log_context
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message, Thread
 from postroom.messages.store import store_message
+from postroom.operations import liveness
 from postroom.outbox.models import Kind, OutgoingMessage, Status
 from postroom.sync import imap, net, smtp
 from postroom.sync.check import imap_endpoint, smtp_endpoint
@@ -60,6 +62,8 @@ def enqueue(
     *,
     in_reply_to: Message | None = None,
     thread: Thread | None = None,
+    idempotency_key: str = "",
+    created_by: User | None = None,
 ) -> OutgoingMessage:
     """Queue `raw` (a complete message with a Message-ID) for sending from `mailbox` to `recipients`.
 
@@ -79,8 +83,10 @@ def enqueue(
         raw=raw,
         in_reply_to=in_reply_to,
         thread=thread,
+        idempotency_key=idempotency_key,
+        created_by=created_by,
     )
-    transaction.on_commit(lambda: _queue_task(row.pk))
+    transaction.on_commit(lambda: queue_task(row.pk))
     return row
 
 
@@ -111,6 +117,12 @@ def deliver(pk: int, now: datetime | None = None) -> str | None:
     if token is None:
         return None
     row = OutgoingMessage.objects.select_related("mailbox", "organization").get(pk=pk)
+    with log_context(organization=row.organization.slug, mailbox=row.mailbox_id):
+        return _send_claimed(row, token, now)
+
+
+def _send_claimed(row: OutgoingMessage, token: str, now: datetime) -> str:
+    pk = row.pk
     try:
         _hand_over(row)
     except SendRejected as exc:
@@ -128,7 +140,7 @@ def deliver(pk: int, now: datetime | None = None) -> str | None:
 
 def claim(pk: int, now: datetime) -> str | None:
     """Take the row for sending: one conditional UPDATE, so exactly one worker wins it."""
-    token = uuid.uuid4().hex
+    token = liveness.claim_token()  # names this process, so a sweep can free it if we die
     won = OutgoingMessage.objects.filter(_due(now), pk=pk).update(
         status=Status.SENDING, claim_token=token, lease_expires_at=now + LEASE, attempts=F("attempts") + 1
     )
@@ -236,7 +248,7 @@ def _record_failure(row: OutgoingMessage, token: str, error: str, permanent: boo
     return status
 
 
-def _queue_task(pk: int) -> None:
+def queue_task(pk: int) -> None:
     from postroom.outbox.tasks import send_outgoing_task
 
     send_outgoing_task(pk)
