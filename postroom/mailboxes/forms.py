@@ -8,10 +8,12 @@ import re
 from typing import Any
 
 from django import forms
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from postroom.accounts.models import User
+from postroom.audit.recorder import batch as audit_batch
 from postroom.crm.models import LeadSource
 from postroom.mailboxes.models import Mailbox, ProcessType
 from postroom.organizations.models import Organization, Role
@@ -60,7 +62,6 @@ class MailboxForm(forms.ModelForm[Mailbox]):
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Leave empty to keep the current password.",
     )
 
     class Meta:
@@ -89,6 +90,9 @@ class MailboxForm(forms.ModelForm[Mailbox]):
             "access_users",
         ]
         widgets = {
+            # Both selects are labelled "Encryption" as in the seed; screen readers need to tell them apart.
+            "imap_encryption": forms.Select(attrs={"aria-label": "IMAP Encryption"}),
+            "smtp_encryption": forms.Select(attrs={"aria-label": "SMTP Encryption"}),
             "sync_since": forms.DateInput(attrs={"type": "date"}),
             "access_roles": forms.CheckboxSelectMultiple,
             "access_users": forms.CheckboxSelectMultiple,
@@ -117,6 +121,7 @@ class MailboxForm(forms.ModelForm[Mailbox]):
         self.fields["lead_source"].queryset = LeadSource.objects.filter(  # type: ignore[attr-defined]
             Q(retired=False) | Q(pk=current_source), organization=organization
         )
+        # Only a stored password can be kept; on a new mailbox the hint would be wrong.
         if self.instance.pk and self.instance.has_password:
             self.fields["password"].help_text = "A password is stored. Leave empty to keep it."
 
@@ -182,8 +187,10 @@ class MailboxForm(forms.ModelForm[Mailbox]):
             # Only mail received from now on converts; history is never turned into leads or cases.
             mailbox.processing_enabled_at = timezone.now()
         if commit:
-            mailbox.save()
-            self.save_m2m()
+            # One transaction and one audit entry for the mailbox and its access lists.
+            with transaction.atomic(), audit_batch():
+                mailbox.save()
+                self.save_m2m()
         return mailbox
 
     def changed_fields(self) -> list[str]:

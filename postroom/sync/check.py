@@ -18,7 +18,7 @@ from postroom.crypto import SecretUnreadable
 from postroom.mailboxes.models import Mailbox
 from postroom.sync import imap, net, smtp
 from postroom.sync.errors import MailServerError, scrub
-from postroom.sync.folders import FolderNode, build_tree, flatten
+from postroom.sync.folders import FolderNode, build_tree, flatten, tree_order
 from postroom.sync.models import Folder
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def folder_summary(folder: Folder) -> dict[str, Any]:
 
 
 def stored_folders(mailbox: Mailbox) -> list[Folder]:
-    return list(Folder.objects.filter(mailbox=mailbox).order_by("name"))
+    return tree_order(Folder.objects.filter(mailbox=mailbox))
 
 
 class UnknownFolders(ValueError):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -177,21 +178,56 @@ def make_node(folder: RawFolder) -> FolderNode:
 
 
 def build_tree(folders: list[RawFolder]) -> list[FolderNode]:
-    """Roots of the folder tree: INBOX first, then by display name, children likewise. A folder whose
-    parent was not listed (servers may omit it) becomes a root rather than disappearing."""
+    """Roots of the folder tree, in `tree_order`. A folder whose parent was not listed (servers may omit
+    it) becomes a root rather than disappearing."""
     nodes = {folder.name: make_node(folder) for folder in folders}
     roots: list[FolderNode] = []
-    for node in nodes.values():
+    for node in tree_order(nodes.values()):  # parents come before their children
         parent = nodes.get(node.parent_name) if node.parent_name else None
         (parent.children if parent else roots).append(node)
-    _sort(roots)
     return roots
 
 
-def _sort(nodes: list[FolderNode]) -> None:
-    nodes.sort(key=lambda n: (n.name.upper() != "INBOX", n.display_name.lower()))
-    for node in nodes:
-        _sort(node.children)
+class ListedFolder(Protocol):
+    """What ordering needs of a folder: a retrieved `FolderNode` and a stored `Folder` both have it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def parent_name(self) -> str | None: ...
+
+
+_Listed = TypeVar("_Listed", bound=ListedFolder)
+
+# Among siblings, INBOX and the special-use folders come first, in the order mail clients show them.
+_KIND_RANK = {INBOX: 0, DRAFTS: 1, SENT: 2, ARCHIVE: 3, SPAM: 4, TRASH: 5}
+
+
+def _sibling_key(folder: ListedFolder) -> tuple[int, str, str]:
+    rank = 0 if folder.name.upper() == "INBOX" else _KIND_RANK.get(folder.kind, len(_KIND_RANK))
+    return (rank, folder.display_name.lower(), folder.name)
+
+
+def tree_order(folders: Iterable[_Listed]) -> list[_Listed]:
+    """Folders in the order the tree shows them, so a just-retrieved tree and the stored one read the
+    same: each folder followed by its descendants, siblings by `_sibling_key`. A folder whose parent is
+    not among them counts as a root."""
+    by_name = {folder.name: folder for folder in folders}
+    children: dict[str | None, list[_Listed]] = {}
+    for folder in by_name.values():
+        parent = folder.parent_name if folder.parent_name in by_name else None
+        children.setdefault(parent, []).append(folder)
+    ordered: list[_Listed] = []
+    pending = sorted(children.get(None, []), key=_sibling_key, reverse=True)
+    while pending:  # depth first, without recursion: folder trees can be deep
+        folder = pending.pop()
+        ordered.append(folder)
+        pending.extend(sorted(children.get(folder.name, []), key=_sibling_key, reverse=True))
+    return ordered
 
 
 def flatten(tree: list[FolderNode]) -> list[FolderNode]:

@@ -14,7 +14,7 @@ from django.core import signing
 from django.http import QueryDict
 
 from postroom.mailboxes.models import Mailbox
-from postroom.sync.check import save_folders, select_folders
+from postroom.sync.check import save_folders, select_folders, stored_folders
 from postroom.sync.folders import FolderNode, flatten
 from postroom.sync.models import Folder
 
@@ -86,7 +86,7 @@ def _depth(name: str, delimiter: str | None) -> int:
 def stored_tree(mailbox: Mailbox | None) -> list[Folder]:
     if mailbox is None or mailbox.pk is None:
         return []
-    return list(Folder.objects.filter(mailbox=mailbox).order_by("name"))
+    return stored_folders(mailbox)
 
 
 @dataclass
