@@ -10,6 +10,7 @@ EXPECTED_PATHS = {
     "/api/v1/me": {"get"},
     "/api/v1/orgs": {"get", "post"},
     "/api/v1/orgs/{slug}": {"get"},
+    "/api/v1/orgs/{slug}/audit": {"get"},
     "/api/v1/orgs/{slug}/roles": {"get", "post"},
     "/api/v1/orgs/{slug}/roles/{role_id}": {"get", "patch", "delete"},
     "/api/v1/orgs/{slug}/members": {"get", "post"},
@@ -23,7 +24,7 @@ EXPECTED_PATHS = {
     "/api/v1/orgs/{slug}/settings": {"get"},
     "/api/v1/orgs/{slug}/settings/{key}": {"put", "delete"},
     "/api/v1/orgs/{slug}/leads": {"get"},
-    "/api/v1/orgs/{slug}/leads/{lead_id}": {"get"},
+    "/api/v1/orgs/{slug}/leads/{lead_id}": {"get", "patch"},
     "/api/v1/orgs/{slug}/cases": {"get"},
     "/api/v1/orgs/{slug}/cases/{case_id}": {"get"},
     "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/rules": {"get", "post"},
@@ -33,6 +34,14 @@ EXPECTED_PATHS = {
     "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/rules/{rule_id}/save-as-template": {"post"},
     "/api/v1/orgs/{slug}/templates": {"get", "post"},
     "/api/v1/orgs/{slug}/templates/{template_id}": {"get", "put", "delete"},
+    "/api/v1/orgs/{slug}/mail/mailboxes": {"get"},
+    "/api/v1/orgs/{slug}/mailboxes/{mailbox_id}/messages": {"post"},
+    "/api/v1/orgs/{slug}/messages/{message_id}/reply": {"post"},
+    "/api/v1/orgs/{slug}/outgoing/{outgoing_id}": {"get"},
+    "/api/v1/orgs/{slug}/mail/mailboxes/{mailbox_id}/threads": {"get"},
+    "/api/v1/orgs/{slug}/mail/threads/{thread_id}": {"get"},
+    "/api/v1/orgs/{slug}/mail/attachments/{attachment_id}": {"get"},
+    "/api/v1/orgs/{slug}/mail/search": {"get"},
 }
 
 

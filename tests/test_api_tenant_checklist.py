@@ -19,8 +19,10 @@ from postroom.accounts.models import User
 from postroom.crm.models import LeadSource
 from postroom.mailboxes.models import Mailbox
 from postroom.organizations.models import Role
+from postroom.outbox.models import OutgoingMessage
 from tests.api_helpers import call, mailbox_body, token_for
 from tests.autoresponse_helpers import make_rule, make_template
+from tests.compose_helpers import CLOSED_PORT, failed_outgoing, received, sending_mailbox
 from tests.conftest import Cast
 from tests.factories import make_lead_source, make_mailbox, make_role
 from tests.processing_helpers import converted_case, converted_lead
@@ -35,11 +37,18 @@ class World:
     foreign_ids: dict[str, Any]
 
 
+def _mail_ids(mailbox: Mailbox) -> dict[str, int]:
+    """A conversation and an attachment in `mailbox`, for the mail reading operations."""
+    message = received(mailbox, attachments=[("notes.txt", "text/plain", b"private notes")])
+    return {"thread_id": message.thread_id, "attachment_id": message.attachments.get().pk}
+
+
 @pytest.fixture
 def world(cast: Cast) -> World:
     victim_role = make_role(cast.acme, "Victim")
-    # A closed loopback port: the connection check answers at once (connection refused).
-    mailbox = make_mailbox(cast.acme, imap_host="127.0.0.1", imap_port=1)
+    # A closed loopback port: the connection check answers at once (connection refused). Members of
+    # Support may read it and send from it (nothing is sent: no test here commits a transaction).
+    mailbox = sending_mailbox(cast.acme, (cast.support_role,), imap_host="127.0.0.1", imap_port=CLOSED_PORT)
     source = make_lead_source(cast.acme, "Email")
     ids = {
         "slug": cast.acme.slug,
@@ -52,6 +61,9 @@ def world(cast: Cast) -> World:
         "case_id": converted_case(cast.acme, cast.member).pk,
         "rule_id": make_rule(mailbox).pk,
         "template_id": make_template(cast.acme, name="Thanks").pk,
+        "message_id": received(mailbox).pk,
+        "outgoing_id": failed_outgoing(mailbox).pk,
+        **_mail_ids(mailbox),
     }
     foreign_ids = {
         **ids,
@@ -63,6 +75,9 @@ def world(cast: Cast) -> World:
         "case_id": converted_case(cast.globex, cast.outsider).pk,
         "rule_id": make_rule(make_mailbox(cast.globex, "Sales")).pk,
         "template_id": make_template(cast.globex, name="Thanks").pk,
+        "message_id": received(sending_mailbox(cast.globex, label="Foreign mail")).pk,
+        "outgoing_id": failed_outgoing(sending_mailbox(cast.globex, label="Foreign outbox")).pk,
+        **_mail_ids(sending_mailbox(cast.globex, label="Foreign files")),
     }
     return World(cast, ids, foreign_ids)
 
@@ -99,7 +114,7 @@ def no_body(world: World) -> Any:
 class Op:
     method: str
     path: str
-    need: str  # "anyone", "member", "configure", "admin", "platform"
+    need: str  # "anyone", "member", "reader" (of the mailbox), "configure", "admin", "platform"
     ok: int = 200
     body: Body = no_body
     # Path parameters that name an object (a bad value must be 404); slug alone means the organization.
@@ -115,6 +130,7 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/orgs", "anyone"),
     Op("POST", "/orgs", "platform", 201, lambda w: {"slug": "initech", "name": "Initech"}),
     Op("GET", "/orgs/{slug}", "member"),
+    Op("GET", "/orgs/{slug}/audit", "admin"),
     Op("GET", "/orgs/{slug}/roles", "configure"),
     Op("POST", "/orgs/{slug}/roles", "admin", 201, lambda w: {"name": "Billing"}),
     Op("GET", "/orgs/{slug}/roles/{role_id}", "configure", id_params=("role_id",)),
@@ -179,6 +195,7 @@ OPS: tuple[Op, ...] = (
     Op("DELETE", "/orgs/{slug}/settings/{key}", "configure", 200, id_params=("key",)),
     Op("GET", "/orgs/{slug}/leads", "member"),
     Op("GET", "/orgs/{slug}/leads/{lead_id}", "member", id_params=("lead_id",)),
+    Op("PATCH", "/orgs/{slug}/leads/{lead_id}", "member", 200, lambda w: {"language": "de"}, ("lead_id",)),
     Op("GET", "/orgs/{slug}/cases", "member"),
     Op("GET", "/orgs/{slug}/cases/{case_id}", "member", id_params=("case_id",)),
     Op("GET", "/orgs/{slug}/mailboxes/{mailbox_id}/rules", "configure", id_params=("mailbox_id",)),
@@ -222,11 +239,34 @@ OPS: tuple[Op, ...] = (
         ("template_id",),
     ),
     Op("DELETE", "/orgs/{slug}/templates/{template_id}", "configure", 204, id_params=("template_id",)),
+    Op(
+        "POST",
+        "/orgs/{slug}/messages/{message_id}/reply",
+        "reader",
+        201,
+        lambda w: {"mode": "all", "body": "Thanks"},
+        ("message_id",),
+    ),
+    Op(
+        "POST",
+        "/orgs/{slug}/mailboxes/{mailbox_id}/messages",
+        "reader",
+        201,
+        lambda w: {"to": ["ann@example.org"], "subject": "Hi"},
+        ("mailbox_id",),
+    ),
+    Op("GET", "/orgs/{slug}/outgoing/{outgoing_id}", "reader", id_params=("outgoing_id",)),
+    Op("GET", "/orgs/{slug}/mail/mailboxes", "member"),
+    Op("GET", "/orgs/{slug}/mail/mailboxes/{mailbox_id}/threads", "reader", id_params=("mailbox_id",)),
+    Op("GET", "/orgs/{slug}/mail/threads/{thread_id}", "reader", id_params=("thread_id",)),
+    Op("GET", "/orgs/{slug}/mail/attachments/{attachment_id}", "reader", id_params=("attachment_id",)),
+    Op("GET", "/orgs/{slug}/mail/search", "member"),
 )
 
 ALLOWED: dict[str, list[str]] = {
     "anyone": ["platform_admin", "org_admin", "configurer", "member", "loner", "outsider"],
     "member": ["platform_admin", "org_admin", "configurer", "member", "loner"],
+    "reader": ["platform_admin", "org_admin", "configurer", "member"],
     "configure": ["platform_admin", "org_admin", "configurer"],
     "admin": ["platform_admin", "org_admin"],
     "platform": ["platform_admin"],
@@ -234,6 +274,7 @@ ALLOWED: dict[str, list[str]] = {
 FORBIDDEN: dict[str, list[str]] = {
     "anyone": [],
     "member": [],
+    "reader": [],
     "configure": ["member", "loner"],
     "admin": ["configurer", "member", "loner"],
     "platform": ["org_admin", "configurer", "outsider"],
@@ -248,6 +289,10 @@ BAD_VALUES = {
     "case_id": 999999,
     "rule_id": 999999,
     "template_id": 999999,
+    "message_id": 999999,
+    "outgoing_id": 999999,
+    "thread_id": 999999,
+    "attachment_id": 999999,
 }
 ORG_SCOPED = [op for op in OPS if "{slug}" in op.path]
 
@@ -269,6 +314,14 @@ def send(op: Op, world: World, user: User | None, values: dict[str, Any] | None 
 def test_operation_works_for_permitted_persona(world: World, op: Op, persona: str) -> None:
     response = send(op, world, getattr(world.cast, persona))
     assert response.status_code == op.ok, response.content
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.need == "reader"], ids=lambda op: op.name)
+def test_mail_operation_is_404_for_member_without_access_to_the_mailbox(world: World, op: Op) -> None:
+    before = OutgoingMessage.objects.count()
+    response = send(op, world, world.cast.loner)
+    assert response.status_code == 404, response.content
+    assert OutgoingMessage.objects.count() == before
 
 
 @pytest.mark.parametrize(("op", "persona"), cases(FORBIDDEN))
@@ -327,6 +380,7 @@ def _snapshot() -> tuple[Any, ...]:
         sorted(Mailbox.objects.values_list("pk", "label")),
         sorted(LeadSource.objects.values_list("pk", "label")),
         sorted(User.objects.values_list("pk", "memberships__organization_id")),
+        sorted(OutgoingMessage.objects.values_list("pk", "status")),
     )
 
 

@@ -17,12 +17,14 @@ from django.urls import URLPattern, URLResolver, reverse
 from postroom.accounts.models import ApiToken, User
 from postroom.web import urls as web_urls
 from tests.autoresponse_helpers import make_rule, make_template
+from tests.compose_helpers import failed_outgoing, received, sending_mailbox
 from tests.conftest import Cast
 from tests.factories import PASSWORD, make_lead_source, make_mailbox, make_role
 from tests.processing_helpers import converted_case, converted_lead
 from tests.web_support import client_for, mailbox_form_data
 
 Ids = dict[str, int]
+ATTACHMENT = ("notes.txt", "text/plain", b"private notes")
 
 
 def _no_ids(cast: Cast) -> Ids:
@@ -61,6 +63,33 @@ def _rule(cast: Cast) -> Ids:
 
 def _template(cast: Cast) -> Ids:
     return {"template_id": make_template(cast.acme, name="Welcome").pk}
+
+
+def _sending_mailbox(cast: Cast) -> Ids:
+    return {"mailbox_id": sending_mailbox(cast.acme, (cast.support_role,)).pk}
+
+
+def _received_message(cast: Cast) -> Ids:
+    return {"message_id": received(sending_mailbox(cast.acme, (cast.support_role,))).pk}
+
+
+def _failed_outgoing(cast: Cast) -> Ids:
+    row = failed_outgoing(sending_mailbox(cast.acme, (cast.support_role,)))
+    return {"mailbox_id": row.mailbox_id, "outgoing_id": row.pk}
+
+
+def _thread(cast: Cast) -> Ids:
+    return {"thread_id": received(sending_mailbox(cast.acme, (cast.support_role,))).thread_id}
+
+
+def _attachment(cast: Cast) -> Ids:
+    message = received(sending_mailbox(cast.acme, (cast.support_role,)), attachments=[ATTACHMENT])
+    return {"attachment_id": message.attachments.get().pk}
+
+
+def _compose_form(cast: Cast) -> dict[str, Any]:
+    mailbox = cast.acme.mailboxes.get(smtp_enabled=True)
+    return {"mailbox": mailbox.pk, "to": "ann@example.org", "subject": "Hi", "idempotency_key": "k" * 32}
 
 
 def _rule_form(cast: Cast) -> dict[str, Any]:
@@ -107,6 +136,14 @@ def _foreign_ids(cast: Cast, ids: Ids) -> Ids:
         "case_id": lambda: converted_case(cast.globex, cast.outsider).pk,
         "rule_id": lambda: make_rule(make_mailbox(cast.globex, "Foreign rules")).pk,
         "template_id": lambda: make_template(cast.globex, name="Foreign").pk,
+        "message_id": lambda: received(sending_mailbox(cast.globex, label="Foreign mail")).pk,
+        "outgoing_id": lambda: failed_outgoing(sending_mailbox(cast.globex, label="Foreign outbox")).pk,
+        "thread_id": lambda: received(sending_mailbox(cast.globex, label="Foreign thread")).thread_id,
+        "attachment_id": lambda: (
+            received(sending_mailbox(cast.globex, label="Foreign files"), attachments=[ATTACHMENT])
+            .attachments.get()
+            .pk
+        ),
     }
     return {key: foreign[key]() for key in ids}
 
@@ -114,11 +151,12 @@ def _foreign_ids(cast: Cast, ids: Ids) -> Ids:
 @dataclass(frozen=True)
 class OrgRoute:
     name: str
-    level: str  # "member", "configure" or "admin"
+    level: str  # "member", "reader" (of the route's mailbox), "configure" or "admin"
     methods: tuple[str, ...]
     setup: Callable[[Cast], Ids] = _no_ids
     data: Callable[[Cast], dict[str, Any]] = field(default=lambda cast: {})
     post_renders: bool = False  # a POST that answers with a page (a check) instead of acting and redirecting
+    get_redirects: bool = False  # a GET that redirects to the page it stands for (a menu entry)
 
     def __str__(self) -> str:
         return self.name
@@ -129,7 +167,7 @@ class OrgRoute:
 
 ORG_ROUTES: tuple[OrgRoute, ...] = (
     OrgRoute("org-home", "member", ("GET",)),
-    OrgRoute("configuration", "configure", ("GET",)),
+    OrgRoute("configuration", "configure", ("GET",), get_redirects=True),
     OrgRoute(
         "email-configuration",
         "configure",
@@ -165,6 +203,7 @@ ORG_ROUTES: tuple[OrgRoute, ...] = (
         lambda cast: _unreachable_server(),
         post_renders=True,
     ),
+    OrgRoute("audit-log", "admin", ("GET",)),
     OrgRoute("roles", "admin", ("GET",)),
     OrgRoute("role-new", "admin", ("GET", "POST"), data=lambda cast: {"name": "Billing"}),
     OrgRoute("role-edit", "admin", ("GET", "POST"), _role, lambda cast: {"name": "Renamed"}),
@@ -183,7 +222,7 @@ ORG_ROUTES: tuple[OrgRoute, ...] = (
     OrgRoute("user-edit", "admin", ("GET", "POST"), _member, lambda cast: {"roles": [cast.support_role.pk]}),
     OrgRoute("user-remove", "admin", ("GET", "POST"), _member),
     OrgRoute("leads", "member", ("GET",)),
-    OrgRoute("lead-detail", "member", ("GET",), _lead),
+    OrgRoute("lead-detail", "member", ("GET", "POST"), _lead, data=lambda cast: {"language": "de"}),
     OrgRoute("cases", "member", ("GET",)),
     OrgRoute("case-detail", "member", ("GET",), _case),
     OrgRoute("processing-retry", "configure", ("POST",), _mailbox),
@@ -198,16 +237,29 @@ ORG_ROUTES: tuple[OrgRoute, ...] = (
     OrgRoute("email-template-new", "configure", ("GET", "POST"), data=_template_form),
     OrgRoute("email-template-edit", "configure", ("GET", "POST"), _template, _template_form),
     OrgRoute("email-template-delete", "configure", ("GET", "POST"), _template),
+    OrgRoute("mail-reply", "reader", ("GET", "POST"), _received_message, _compose_form),
+    OrgRoute("mail-compose", "reader", ("GET", "POST"), _sending_mailbox, _compose_form),
+    OrgRoute("mail-status", "reader", ("GET",), _sending_mailbox),
+    OrgRoute("outbox-retry", "reader", ("POST",), _failed_outgoing),
+    OrgRoute("mail", "member", ("GET",)),
+    OrgRoute("mail-search", "member", ("GET",)),
+    OrgRoute("mail-mailbox", "reader", ("GET",), _sending_mailbox),
+    OrgRoute("mail-thread", "reader", ("GET",), _thread),
+    OrgRoute("mail-thread-unread", "reader", ("POST",), _thread),
+    OrgRoute("mail-attachment", "reader", ("GET",), _attachment),
+    OrgRoute("mail-raw", "reader", ("GET",), _received_message),
 )
 
 # Users who may open a route of each level, and users who are members but lack the permission.
 ALLOWED = {
     "member": ("org_admin", "configurer", "member", "loner", "platform_admin"),
+    "reader": ("org_admin", "configurer", "member", "platform_admin"),
     "configure": ("org_admin", "configurer", "platform_admin"),
     "admin": ("org_admin", "platform_admin"),
 }
 FORBIDDEN = {
     "member": (),
+    "reader": (),
     "configure": ("member", "loner"),
     "admin": ("configurer", "member"),
 }
@@ -245,6 +297,20 @@ def test_org_route_forbidden_for_member_without_permission(
     ids = route.setup(cast)
     response = _request(client_for(getattr(cast, persona)), method, route.url(cast, ids), route.data(cast))
     assert response.status_code == 403
+
+
+READER_CALLS = [
+    pytest.param(r, m, id=f"{r.name}-{m}") for r in ORG_ROUTES for m in r.methods if r.level == "reader"
+]
+
+
+@pytest.mark.parametrize(("route", "method"), READER_CALLS)
+def test_mail_route_is_404_for_a_member_without_access_to_the_mailbox(
+    cast: Cast, route: OrgRoute, method: str
+) -> None:
+    ids = route.setup(cast)
+    response = _request(client_for(cast.loner), method, route.url(cast, ids), route.data(cast))
+    assert response.status_code == 404
 
 
 ALL_METHODS = [pytest.param(r, m, id=f"{r.name}-{m}") for r in ORG_ROUTES for m in r.methods]
@@ -330,6 +396,10 @@ class UserRoute:
     post_renders: bool = (
         False  # the POST answers with a page (the new token, shown once) instead of redirecting
     )
+    # For the persona matrix: the personas it works for when that is not "everyone logged in" (allowed
+    # "member"), nor just `allowed`; the other logged-in personas get 403 (`forbidden` set) or 404.
+    audience: tuple[str, ...] | None = None
+    get_redirects: bool = False  # a GET that redirects (to the organization the user works in)
 
     def __str__(self) -> str:
         return self.name
@@ -339,7 +409,7 @@ class UserRoute:
 
 
 USER_ROUTES: tuple[UserRoute, ...] = (
-    UserRoute("home", ("GET",), "member"),
+    UserRoute("home", ("GET",), "member", get_redirects=True),
     UserRoute(
         "login",
         ("GET", "POST"),
@@ -356,7 +426,14 @@ USER_ROUTES: tuple[UserRoute, ...] = (
         forbidden="org_admin",
         data=lambda cast: {"name": "Initech", "slug": "initech"},
     ),
-    UserRoute("switch", ("GET",), "member", query="?org=acme"),
+    UserRoute(
+        "switch",
+        ("GET",),
+        "member",
+        query="?org=acme",
+        get_redirects=True,
+        audience=("platform_admin", "org_admin", "configurer", "member", "loner"),
+    ),
     UserRoute(
         "global-configuration",
         ("GET", "POST"),

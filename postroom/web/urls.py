@@ -3,16 +3,20 @@
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 
-from postroom.web.forms import EmailLoginForm
+from postroom.web.security import ThrottledLoginView
 from postroom.web.views import (
+    audit,
     autoresponse,
+    compose,
     configuration,
     crm,
     lead_sources,
+    mail,
     mailboxes,
     organizations,
     processing,
     roles,
+    status,
     tokens,
     users,
 )
@@ -52,6 +56,7 @@ org_patterns: list[URLPattern | URLResolver] = [
     path("mailboxes/<int:mailbox_id>/check/", mailboxes.mailbox_check, name="mailbox-check"),
     path("mailboxes/<int:mailbox_id>/", mailboxes.mailbox_edit, name="mailbox-edit"),
     path("mailboxes/<int:mailbox_id>/delete/", mailboxes.mailbox_delete, name="mailbox-delete"),
+    path("audit/", audit.audit_log, name="audit-log"),
     path("roles/", roles.role_list, name="roles"),
     path("roles/new/", roles.role_new, name="role-new"),
     path("roles/<int:role_id>/", roles.role_edit, name="role-edit"),
@@ -60,6 +65,13 @@ org_patterns: list[URLPattern | URLResolver] = [
     path("users/add/", users.user_add, name="user-add"),
     path("users/<int:user_id>/", users.user_edit, name="user-edit"),
     path("users/<int:user_id>/remove/", users.user_remove, name="user-remove"),
+    path("mail/", mail.mail, name="mail"),
+    path("mail/search/", mail.mail_search, name="mail-search"),
+    path("mail/mailboxes/<int:mailbox_id>/", mail.mailbox, name="mail-mailbox"),
+    path("mail/threads/<int:thread_id>/", mail.thread, name="mail-thread"),
+    path("mail/threads/<int:thread_id>/unread/", mail.thread_unread, name="mail-thread-unread"),
+    path("mail/attachments/<int:attachment_id>/", mail.attachment, name="mail-attachment"),
+    path("mail/messages/<int:message_id>/raw/", mail.raw, name="mail-raw"),
     path("leads/", crm.lead_list, name="leads"),
     path("leads/<int:lead_id>/", crm.lead_detail, name="lead-detail"),
     path("cases/", crm.case_list, name="cases"),
@@ -90,6 +102,14 @@ org_patterns: list[URLPattern | URLResolver] = [
         autoresponse.rule_save_as_template,
         name="rule-save-as-template",
     ),
+    path("mail/messages/<int:message_id>/reply/", compose.mail_reply, name="mail-reply"),
+    path("mail/mailboxes/<int:mailbox_id>/compose/", compose.mail_compose, name="mail-compose"),
+    path("mail/mailboxes/<int:mailbox_id>/status/", status.mail_status, name="mail-status"),
+    path(
+        "mail/mailboxes/<int:mailbox_id>/outbox/<int:outgoing_id>/retry/",
+        status.outbox_retry,
+        name="outbox-retry",
+    ),
     path("configuration/templates/", autoresponse.template_list, name="email-templates"),
     path("configuration/templates/new/", autoresponse.template_new, name="email-template-new"),
     path(
@@ -106,9 +126,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", organizations.home, name="home"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
+        ThrottledLoginView.as_view(
             template_name="postroom/login.html",
-            authentication_form=EmailLoginForm,
             redirect_authenticated_user=True,
             http_method_names=["get", "post", "options"],
         ),
