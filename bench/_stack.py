@@ -7,10 +7,13 @@ dropped afterwards, the queue has a random name and its keys are deleted afterwa
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +29,25 @@ from tests.servers.dovecot import Dovecot
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STARTED_LINE = "Postroom worker started"
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """--postgres and --redis: the servers a benchmark makes its throwaway database and queue on."""
+    parser.add_argument("--postgres", default=POSTGRES_URL, help="PostgreSQL server (any database)")
+    parser.add_argument("--redis", default=REDIS_URL, help="Redis (a private queue name is used)")
+
+
+@contextmanager
+def scratch_run(prefix: str) -> Iterator[Path]:
+    """A scratch directory for one benchmark run, removed afterwards; the run's wall time is printed when
+    it ends without an exception."""
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"wall time {(time.perf_counter() - started) / 60:.1f} min")
 
 
 def database_url(server_url: str, name: str) -> str:

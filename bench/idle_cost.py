@@ -22,9 +22,7 @@ is every process's CPU, to tell).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +68,7 @@ def main() -> int:
         help="POSTROOM_IDLE in the workers (default off: polling only). Dovecot's default limit of 100 "
         "imap processes caps the IDLE watchers",
     )
-    parser.add_argument("--postgres", default=_stack.POSTGRES_URL, help="PostgreSQL server (any database)")
-    parser.add_argument("--redis", default=_stack.REDIS_URL, help="Redis (a private queue name is used)")
+    _stack.add_server_options(parser)
     args = parser.parse_args()
     options = Options(
         args.mailboxes,
@@ -90,14 +87,9 @@ def main() -> int:
         f"expect roughly {setup_minutes + options.minutes:.0f} min of wall time",
         flush=True,
     )
-    work = Path(tempfile.mkdtemp(prefix="postroom-bench-idle-"))
-    started = time.perf_counter()
-    try:
+    with _stack.scratch_run("postroom-bench-idle-") as work:
         used, syncs, seconds = run(options, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    report(options, used, syncs, seconds)
-    print(f"wall time {(time.perf_counter() - started) / 60:.1f} min")
+        report(options, used, syncs, seconds)
     return 0
 
 

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,8 +50,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=200, help="messages (default 200)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between messages (default 0.5)")
-    parser.add_argument("--postgres", default=_stack.POSTGRES_URL, help="PostgreSQL server (any database)")
-    parser.add_argument("--redis", default=_stack.REDIS_URL, help="Redis (a private queue name is used)")
+    _stack.add_server_options(parser)
     args = parser.parse_args()
     options = Options(args.count, args.workers, args.gap, args.postgres, args.redis)
     print(
@@ -61,14 +58,9 @@ def main() -> int:
         f"{(20 + options.count * (options.gap + 1.5)) / 60:.0f} min of wall time",
         flush=True,
     )
-    work = Path(tempfile.mkdtemp(prefix="postroom-bench-latency-"))
-    started = time.perf_counter()
-    try:
+    with _stack.scratch_run("postroom-bench-latency-") as work:
         latencies, lost = run(options, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    report(latencies, lost, options.count)
-    print(f"wall time {(time.perf_counter() - started) / 60:.1f} min")
+        report(latencies, lost, options.count)
     return 0 if not lost else 1
 
 

@@ -23,10 +23,8 @@ least 10x faster than both. Everything lives in the temp directory and is remove
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,14 +107,9 @@ def main() -> int:
         f"{2 + args.messages / 60 / 30:.0f} min of wall time (pip install, then ~30 msg/s per peer)",
         flush=True,
     )
-    work = Path(tempfile.mkdtemp(prefix="postroom-bench-peers-"))
-    started = time.perf_counter()
-    try:
+    with _stack.scratch_run("postroom-bench-peers-") as work:
         timings = run(args.messages, args.process, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    report(args.messages, timings)
-    print(f"wall time {(time.perf_counter() - started) / 60:.1f} min")
+        report(args.messages, timings)
     return 0
 
 

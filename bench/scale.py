@@ -27,9 +27,7 @@ logs).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -105,8 +103,7 @@ def main() -> int:
         help="mailboxes Convert To Case (default on); --no-process only syncs",
     )
     parser.add_argument("--batch", type=int, default=250, help="messages per FETCH in the bare fetch")
-    parser.add_argument("--postgres", default=_stack.POSTGRES_URL, help="PostgreSQL server (any database)")
-    parser.add_argument("--redis", default=_stack.REDIS_URL, help="Redis (a private queue name is used)")
+    _stack.add_server_options(parser)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per worker count at most")
     parser.add_argument("--logs", type=Path, help="keep the workers' logs in this directory")
     args = parser.parse_args()
@@ -130,14 +127,9 @@ def main() -> int:
         f"expect roughly {plan.estimate_minutes():.0f} min of wall time",
         flush=True,
     )
-    work = Path(tempfile.mkdtemp(prefix="postroom-bench-scale-"))
-    started = time.perf_counter()
-    try:
+    with _stack.scratch_run("postroom-bench-scale-") as work:
         results = run(plan, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    report(plan, results)
-    print(f"wall time {(time.perf_counter() - started) / 60:.1f} min")
+        report(plan, results)
     return 0 if all(not r.errors for r in results) else 1
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from email import message_from_bytes
 
+from pytest_django.fixtures import Settings as SettingsWrapper
+
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
 from postroom.organizations.models import Organization
@@ -28,6 +30,28 @@ def imap_mailbox(
         "imap_host": "127.0.0.1",
         "imap_port": server.imap_port,
         "imap_encryption": "none",
+        "username": user.username,
+        "password": user.password,
+    }
+    fields.update(extra)
+    return make_mailbox(org, label, **fields)
+
+
+def tls_mailbox(
+    org: Organization,
+    server: Dovecot,
+    user: Credentials,
+    settings: SettingsWrapper,
+    label: str = "Support",
+    **extra: object,
+) -> Mailbox:
+    """A mailbox on `server` over implicit TLS on its "localhost" certificate, which the settings are made
+    to trust: the way Check Connection and the folder retrieval meet a real server."""
+    settings.POSTROOM_EXTRA_CA_FILE = str(server.ca_path)
+    fields: dict[str, object] = {
+        "imap_host": "localhost",
+        "imap_port": server.imaps_port,
+        "imap_encryption": "ssl",
         "username": user.username,
         "password": user.password,
     }

@@ -15,21 +15,14 @@ from tests.conftest import Cast
 from tests.factories import make_mailbox
 from tests.servers.dovecot import Credentials, Dovecot
 from tests.servers.smtp import SmtpServer
+from tests.sync_helpers import tls_mailbox
 
 pytest_plugins = ["tests.servers.fixtures"]
 
 
 @pytest.fixture
 def mailbox(cast: Cast, dovecot: Dovecot, imap_user: Credentials, settings: SettingsWrapper) -> Mailbox:
-    settings.POSTROOM_EXTRA_CA_FILE = str(dovecot.ca_path)
-    return make_mailbox(
-        cast.acme,
-        imap_host="localhost",
-        imap_port=dovecot.imaps_port,
-        imap_encryption="ssl",
-        username=imap_user.username,
-        password=imap_user.password,
-    )
+    return tls_mailbox(cast.acme, dovecot, imap_user, settings)
 
 
 def test_check_prints_the_folder_tree_and_stores_it(

@@ -12,21 +12,14 @@ from postroom.sync.models import Folder
 from tests.conftest import Cast
 from tests.factories import make_mailbox
 from tests.servers.dovecot import Credentials, Dovecot
+from tests.sync_helpers import tls_mailbox
 
 pytest_plugins = ["tests.servers.fixtures"]
 
 
 @pytest.fixture
 def mailbox(cast: Cast, dovecot: Dovecot, imap_user: Credentials, settings: Settings) -> Mailbox:
-    settings.POSTROOM_EXTRA_CA_FILE = str(dovecot.ca_path)
-    return make_mailbox(
-        cast.acme,
-        imap_host="localhost",
-        imap_port=dovecot.imaps_port,
-        imap_encryption="ssl",
-        username=imap_user.username,
-        password=imap_user.password,
-    )
+    return tls_mailbox(cast.acme, dovecot, imap_user, settings)
 
 
 def retrieve(mailbox: Mailbox) -> list[Folder]:

@@ -11,8 +11,8 @@ from postroom.sync.check import check_connection, imap_of, save_folders, stored_
 from postroom.sync.folders import RawFolder, build_tree, flatten
 from postroom.web.folder_selection import rows_from_nodes, rows_from_stored, stored_tree
 from tests.conftest import Cast
-from tests.factories import make_mailbox
 from tests.servers.dovecot import Credentials, Dovecot
+from tests.sync_helpers import tls_mailbox
 
 pytest_plugins = ["tests.servers.fixtures"]
 
@@ -45,15 +45,7 @@ def test_siblings_put_inbox_then_special_use_folders_first_at_every_level() -> N
 
 @pytest.fixture
 def mailbox(cast: Cast, dovecot: Dovecot, imap_user: Credentials, settings: SettingsWrapper) -> Mailbox:
-    settings.POSTROOM_EXTRA_CA_FILE = str(dovecot.ca_path)
-    return make_mailbox(
-        cast.acme,
-        imap_host="localhost",
-        imap_port=dovecot.imaps_port,
-        imap_encryption="ssl",
-        username=imap_user.username,
-        password=imap_user.password,
-    )
+    return tls_mailbox(cast.acme, dovecot, imap_user, settings)
 
 
 def test_stored_folders_keep_the_order_they_were_retrieved_in(

@@ -24,7 +24,7 @@ names an object must show its marker, which proves the check can fail.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -196,6 +196,27 @@ def _client(cast: Cast, persona: str) -> Client:
     return Client() if persona == "anonymous" else client_for(getattr(cast, persona))
 
 
+def _web_calls(
+    routes: Sequence[web_table.OrgRoute] | Sequence[web_table.UserRoute],
+) -> list[pytest.ParameterSet]:
+    return [
+        pytest.param(route, method, id=f"{route.name}-{method}")
+        for route in routes
+        for method in route.methods
+    ]
+
+
+def _web_problems(
+    cast: Cast, method: str, url: str, data: dict[str, Any], expected: Callable[[str], int], shows: bool
+) -> list[str]:
+    """Every persona's answer to one web request, judged against the status `expected` gives for it."""
+    problems = []
+    for persona in PERSONAS:
+        answer = _isolated(partial(web_table._request, _client(cast, persona), method, url, data))
+        problems += judge(persona, answer, expected(persona), shows)
+    return problems
+
+
 # --- Web routes of an organization ------------------------------------------------------------------------
 
 
@@ -211,11 +232,7 @@ def org_route_status(route: web_table.OrgRoute, method: str, persona: str) -> in
     return 404 if route.level == "reader" else 403
 
 
-ORG_CALLS = [
-    pytest.param(route, method, id=f"{route.name}-{method}")
-    for route in web_table.ORG_ROUTES
-    for method in route.methods
-]
+ORG_CALLS = _web_calls(web_table.ORG_ROUTES)
 
 
 @pytest.mark.parametrize(("route", "method"), ORG_CALLS)
@@ -225,11 +242,8 @@ def test_org_route(cast: Cast, route: web_table.OrgRoute, method: str) -> None:
     plant(cast)
     url, data = route.url(cast, ids), route.data(cast)
     shows = method == "GET" and names_an_object(tuple(ids))
-    problems = []
-    for persona in PERSONAS:
-        client = _client(cast, persona)
-        answer = _isolated(partial(web_table._request, client, method, url, data))
-        problems += judge(persona, answer, org_route_status(route, method, persona), shows)
+    expected = partial(org_route_status, route, method)
+    problems = _web_problems(cast, method, url, data, expected, shows)
     assert not problems, "\n".join(problems)
 
 
@@ -258,11 +272,7 @@ def user_route_status(route: web_table.UserRoute, method: str, persona: str) -> 
     return 403 if route.forbidden else 404
 
 
-USER_CALLS = [
-    pytest.param(route, method, id=f"{route.name}-{method}")
-    for route in web_table.USER_ROUTES
-    for method in route.methods
-]
+USER_CALLS = _web_calls(web_table.USER_ROUTES)
 
 
 @pytest.mark.parametrize(("route", "method"), USER_CALLS)
@@ -271,11 +281,8 @@ def test_user_route(cast: Cast, route: web_table.UserRoute, method: str) -> None
     ids = route.setup(cast)
     plant(cast)
     url, data = route.url(ids), route.data(cast)
-    problems = []
-    for persona in PERSONAS:
-        client = _client(cast, persona)
-        answer = _isolated(partial(web_table._request, client, method, url, data))
-        problems += judge(persona, answer, user_route_status(route, method, persona), shows=False)
+    expected = partial(user_route_status, route, method)
+    problems = _web_problems(cast, method, url, data, expected, shows=False)
     assert not problems, "\n".join(problems)
 
 

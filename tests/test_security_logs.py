@@ -27,9 +27,9 @@ from postroom.sync.models import MailboxSyncState
 from tests.api_helpers import as_user
 from tests.cli_helpers import run_cli
 from tests.conftest import Cast
-from tests.factories import make_mailbox
 from tests.processing_helpers import folder_of
 from tests.servers.dovecot import Credentials, Dovecot
+from tests.sync_helpers import tls_mailbox
 from tests.web_support import client_for, mailbox_form_data
 
 pytest_plugins = ["tests.servers.fixtures"]
@@ -60,15 +60,7 @@ def stored(mailbox: Mailbox) -> str:
 @pytest.fixture
 def locked_out(cast: Cast, dovecot: Dovecot, imap_user: Credentials, settings: SettingsWrapper) -> Mailbox:
     """A mailbox on the real Dovecot (implicit TLS) whose stored password is wrong."""
-    settings.POSTROOM_EXTRA_CA_FILE = str(dovecot.ca_path)
-    return make_mailbox(
-        cast.acme,
-        imap_host="localhost",
-        imap_port=dovecot.imaps_port,
-        imap_encryption="ssl",
-        username=imap_user.username,
-        password=WRONG,
-    )
+    return tls_mailbox(cast.acme, dovecot, imap_user, settings, password=WRONG)
 
 
 def test_a_failed_connection_check_shows_and_logs_no_password(

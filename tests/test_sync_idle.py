@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from itertools import islice
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from postroom.mailboxes.models import Mailbox
 from postroom.sync import lease
-from postroom.sync.engine import sync_mailbox
+from postroom.sync.engine import SyncReport, sync_mailbox
 from postroom.sync.idle import wait_for_new_mail, watch_mailbox
 from postroom.sync.models import MailboxSyncState
 from tests.conftest import Cast
@@ -99,25 +100,28 @@ def test_mail_that_arrived_since_the_last_sync_ends_the_wait_at_once(
     assert wait_for_new_mail(mailbox, 30) is True and time.monotonic() - started < 5
 
 
-def scheduled_sync_holds(mailbox: Mailbox) -> str:
-    """What a scheduled sync task does to the mailbox while it runs: the mailbox is reserved a minute
-    ahead and the task holds the sync lease. Returns the task's lease owner."""
+def watcher_skipped_by_a_scheduled_sync(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+) -> tuple[Mailbox, str, Iterator[SyncReport]]:
+    """A watcher on a fresh mailbox (INBOX ticked) whose first run was skipped because a scheduled sync
+    task is running: the mailbox is reserved a minute ahead and the task holds the sync lease. Returns the
+    mailbox, the task's lease owner and the watcher."""
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
     owner = "scheduled-task"
     assert lease.claim(mailbox, owner)
     next_sync = timezone.now() + timedelta(minutes=1)
     MailboxSyncState.objects.filter(mailbox=mailbox).update(next_sync_at=next_sync)
-    return owner
+    watcher = watch_mailbox(mailbox, threading.Event(), idle_seconds=30)
+    assert next(watcher).status == "skipped"
+    return mailbox, owner, watcher
 
 
 def test_a_watcher_skipped_by_a_running_sync_still_idles_and_gets_the_next_message_in_seconds(
     cast: Cast, dovecot: Dovecot, imap_user: Credentials
 ) -> None:
-    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
-    tick(mailbox, "INBOX")
-    other = scheduled_sync_holds(mailbox)
-    watcher = watch_mailbox(mailbox, threading.Event(), idle_seconds=30)
+    mailbox, other, watcher = watcher_skipped_by_a_scheduled_sync(cast, dovecot, imap_user)
 
-    assert next(watcher).status == "skipped"
     lease.release(mailbox.pk, other)  # the scheduled run ends; the watcher goes on to IDLE
     raw = build(subject="First after the worker started")
     delivery = append_later(dovecot, imap_user, raw, delay=1.0)
@@ -132,11 +136,7 @@ def test_a_watcher_skipped_by_a_running_sync_still_idles_and_gets_the_next_messa
 def test_a_skipped_watcher_woken_by_mail_it_could_not_store_retries_shortly(
     cast: Cast, dovecot: Dovecot, imap_user: Credentials
 ) -> None:
-    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
-    tick(mailbox, "INBOX")
-    other = scheduled_sync_holds(mailbox)
-    watcher = watch_mailbox(mailbox, threading.Event(), idle_seconds=30)
-    assert next(watcher).status == "skipped"
+    mailbox, other, watcher = watcher_skipped_by_a_scheduled_sync(cast, dovecot, imap_user)
     raw = build(subject="Arrived while the other run held the mailbox")
     append(dovecot, imap_user, "INBOX", [raw])  # the other run ends without storing it
     lease.release(mailbox.pk, other)

@@ -3,51 +3,22 @@ no page load, what was typed kept, the keyboard focus on the new row — and the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.urls import reverse
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from pytest_django.live_server_helper import LiveServer
+from playwright.sync_api import Page, expect
 
 from postroom.autoresponse.models import Rule
+from tests.browser.support import log_in
 from tests.conftest import Cast
-from tests.factories import PASSWORD, make_mailbox
-from tests.servers import chromium
+from tests.factories import make_mailbox
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's loop counts as "running" in this thread: Django's async-safety check would refuse the
-    # ORM calls a test makes between browser steps (this thread never shares a connection with async code).
-    chromium.ensure_installed()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            launched = playwright.chromium.launch(
-                executable_path=str(chromium.CHROMIUM), args=chromium.LAUNCH_ARGS
-            )
-            yield launched
-            launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(20_000)
-    yield context.new_page()
-    context.close()
+pytestmark = pytest.mark.browser
+pytest_plugins = ["tests.servers.fixtures"]  # the test CA the browser conftest trusts
 
 
 def test_rows_are_added_and_removed_in_place_and_the_rule_saves(page: Page, cast: Cast) -> None:
     mailbox = make_mailbox(cast.acme)
-    page.goto("/login/")
-    page.get_by_label("Email").fill(cast.org_admin.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    log_in(page, cast.org_admin.email)
     page.goto(reverse("rule-new", kwargs={"slug": "acme", "mailbox_id": mailbox.pk}))
     page.evaluate("window.notReloaded = true")  # gone if the page loads again
     page.get_by_label("Name").fill("Orders")
