@@ -191,6 +191,8 @@ if REDIS_URL:
         "name": envstr("POSTROOM_QUEUE_NAME", "postroom"),
         "url": REDIS_URL,
         "immediate": False,
+        # Nothing reads task return values; kept, they would pile up in Redis forever.
+        "results": False,
     }
 else:
     HUEY = {
@@ -198,6 +200,7 @@ else:
         "name": envstr("POSTROOM_QUEUE_NAME", "postroom"),
         "filename": str(DATA_DIR / "queue.sqlite3"),
         "immediate": envbool("POSTROOM_QUEUE_IMMEDIATE", False),
+        "results": False,
     }
 
 # IMAP IDLE: each worker watches the INBOX of mailboxes that support it (one watcher per mailbox across

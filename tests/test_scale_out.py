@@ -6,8 +6,8 @@ auto-reply arrived once at the SMTP server.
 The workers share the pytest database (committed data: `transaction=True`) and a private redis-server
 started for the test. The kill leaves the dead worker's IDLE watches and claims behind: its sync leases
 and its inbound-job and outbox claims are taken over as soon as a sweep sees the process is gone
-(`postroom.operations.liveness`), its IDLE claims after they expire; meanwhile the survivors poll every
-mailbox once a minute, so the test needs one or two scheduler minutes after the kill.
+(`postroom.operations.liveness`), and its IDLE watches at the survivors' next supervisor round (every 15 s),
+while the survivors also poll every mailbox once a minute.
 """
 
 from __future__ import annotations
