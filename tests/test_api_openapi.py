@@ -40,6 +40,8 @@ EXPECTED_PATHS = {
     "/api/v1/orgs/{slug}/outgoing/{outgoing_id}": {"get"},
     "/api/v1/orgs/{slug}/mail/mailboxes/{mailbox_id}/threads": {"get"},
     "/api/v1/orgs/{slug}/mail/threads/{thread_id}": {"get"},
+    "/api/v1/orgs/{slug}/mail/threads/{thread_id}/read": {"post"},
+    "/api/v1/orgs/{slug}/mail/threads/{thread_id}/unread": {"post"},
     "/api/v1/orgs/{slug}/mail/attachments/{attachment_id}": {"get"},
     "/api/v1/orgs/{slug}/mail/search": {"get"},
 }

@@ -259,6 +259,8 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/orgs/{slug}/mail/mailboxes", "member"),
     Op("GET", "/orgs/{slug}/mail/mailboxes/{mailbox_id}/threads", "reader", id_params=("mailbox_id",)),
     Op("GET", "/orgs/{slug}/mail/threads/{thread_id}", "reader", id_params=("thread_id",)),
+    Op("POST", "/orgs/{slug}/mail/threads/{thread_id}/read", "reader", id_params=("thread_id",)),
+    Op("POST", "/orgs/{slug}/mail/threads/{thread_id}/unread", "reader", id_params=("thread_id",)),
     Op("GET", "/orgs/{slug}/mail/attachments/{attachment_id}", "reader", id_params=("attachment_id",)),
     Op("GET", "/orgs/{slug}/mail/search", "member"),
 )

@@ -61,6 +61,30 @@ def test_unread_counts_follow_opening_replies_and_mark_unread(cast: Cast) -> Non
     assert unread_count(access, mailbox) == 3
 
 
+def test_api_marks_a_conversation_read_and_unread_for_the_caller_only(cast: Cast) -> None:
+    mailbox = _support(cast)
+    first = build(subject="Order 1")
+    arrive(mailbox, [first, build(subject="Order 2")])
+    thread_id = Message.objects.get(subject="Order 1").thread_id
+    access = org_access(cast.member, "acme")
+
+    read = as_user(cast.member, "POST", f"/orgs/acme/mail/threads/{thread_id}/read")
+    assert read.status_code == 200
+    assert read.json() == {"id": thread_id, "unread": False}
+    assert unread_count(access, mailbox) == 1
+    assert as_user(cast.member, "GET", f"/orgs/acme/mail/threads/{thread_id}").json()["unread"] is False
+    assert unread_count(org_access(cast.org_admin, "acme"), mailbox) == 2, "read state is per member"
+
+    arrive(mailbox, [reply_to(first)])
+    assert unread_count(access, mailbox) == 2, "a reply after the mark makes it unread again"
+    as_user(cast.member, "POST", f"/orgs/acme/mail/threads/{thread_id}/read")
+    assert unread_count(access, mailbox) == 1
+
+    unread = as_user(cast.member, "POST", f"/orgs/acme/mail/threads/{thread_id}/unread")
+    assert unread.json() == {"id": thread_id, "unread": True}
+    assert unread_count(access, mailbox) == 2
+
+
 def test_mailbox_list_shows_only_granted_mailboxes_with_their_counts(cast: Cast) -> None:
     support = _support(cast)
     secret = sending_mailbox(cast.acme, (), label="Board")
@@ -162,6 +186,15 @@ def test_thread_page_shows_plain_text_escaped_and_linkified_with_attachments(cas
     attachment = message.attachments.get()
     assert _url(cast, "mail-attachment", attachment.pk) in html
     assert _url(cast, "mail-raw", message.pk) in html
+
+
+def test_thread_page_shows_message_dates_like_the_delivery_line(cast: Cast) -> None:
+    mailbox = _support(cast)
+    arrive(mailbox, [build(subject="Dated", date=datetime(2026, 11, 24, 1, 10, tzinfo=UTC))])
+    thread_id = Message.objects.get(subject="Dated").thread_id
+    html = client_for(cast.member).get(_url(cast, "mail-thread", thread_id)).content.decode()
+    assert '<time datetime="2026-11-24T01:10:00+00:00">2026-11-24 01:10</time>' in html
+    assert "Nov. 24, 2026" not in html
 
 
 def test_thread_page_shows_the_case_and_why_no_auto_reply_was_sent(cast: Cast) -> None:
@@ -273,6 +306,9 @@ def test_member_without_access_gets_404_for_everything_in_the_mailbox(cast: Cast
     ):
         assert client.get(url).status_code == 404, url
     assert client.post(_url(cast, "mail-thread-unread", message.thread_id)).status_code == 404
+    for action in ("read", "unread"):
+        path = f"/orgs/acme/mail/threads/{message.thread_id}/{action}"
+        assert as_user(cast.loner, "POST", path).status_code == 404, path
     for path in (
         f"/orgs/acme/mail/mailboxes/{mailbox.pk}/threads",
         f"/orgs/acme/mail/threads/{message.thread_id}",

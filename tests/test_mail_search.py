@@ -3,6 +3,7 @@ suite (FTS5 on SQLite, tsvector + GIN on PostgreSQL), never reaching mail outsid
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -91,17 +92,53 @@ def test_results_are_paged_newest_first(cast: Cast, support: Mailbox) -> None:
     assert third.older is None
 
 
-def test_id_windows_find_the_same_pages(cast: Cast, support: Mailbox, monkeypatch: Any) -> None:
-    """Large stores search common words window by window; tiny windows here walk many of them."""
-    arrive(support, [build(subject=f"Shipment {n}", body="common words\n") for n in range(5)])
-    monkeypatch.setattr(search_module, "RARE_MATCHES", 0)
-    monkeypatch.setattr(search_module, "FIRST_WINDOW", 1)
+def _dated(day: int) -> datetime:
+    return datetime(2026, 3, day, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("rare_matches", [5000, 0], ids=["rare", "common"])
+def test_results_are_newest_first_by_message_date_not_by_storing(
+    cast: Cast, support: Mailbox, monkeypatch: Any, rare_matches: int
+) -> None:
+    """Old mail synced late sorts by its date; both strategies (few matches, every term common) page alike,
+    across a tie in date broken by id, and a message without a Date header sorts by when it was stored."""
+    monkeypatch.setattr(search_module, "RARE_MATCHES", rare_matches)
+    arrive(support, [build(subject="Shipment new", body="common words\n", date=_dated(20))])
+    arrive(support, [build(subject="Shipment undated", body="common words\n")])
+    arrive(support, [build(subject="Shipment old", body="common words\n", date=_dated(1))])
+    arrive(
+        support, [build(subject=f"Shipment tie {n}", body="common words\n", date=_dated(10)) for n in (1, 2)]
+    )
+    undated = Message.objects.get(subject="Shipment undated")
+    Message.objects.filter(pk=undated.pk).update(date=None, created_at=_dated(15))
     access = org_access(cast.member, "acme")
+
     first = search(cast.acme, visible_mailboxes(access), "shipment common", limit=3)
+    assert first.older is not None
     second = search(cast.acme, visible_mailboxes(access), "shipment common", before=first.older, limit=3)
-    assert [m.subject for m in first.messages + second.messages] == [f"Shipment {n}" for n in (4, 3, 2, 1, 0)]
+    assert [m.subject for m in first.messages + second.messages] == [
+        "Shipment new",
+        "Shipment undated",
+        "Shipment tie 2",
+        "Shipment tie 1",
+        "Shipment old",
+    ]
     assert second.older is None
     assert search(cast.acme, visible_mailboxes(access), "shipment nowhere").messages == []
+
+
+def test_api_search_pages_by_an_opaque_cursor(cast: Cast, support: Mailbox) -> None:
+    arrive(
+        support, [build(subject="Refund late", date=_dated(2)), build(subject="Refund early", date=_dated(1))]
+    )
+    arrive(support, [build(subject="Refund newest", date=_dated(3))])
+    first = as_user(cast.member, "GET", "/orgs/acme/mail/search?q=refund&limit=2").json()
+    assert [hit["subject"] for hit in first["results"]] == ["Refund newest", "Refund late"]
+    second = as_user(cast.member, "GET", f"/orgs/acme/mail/search?q=refund&limit=2&before={first['older']}")
+    assert [hit["subject"] for hit in second.json()["results"]] == ["Refund early"]
+    assert second.json()["older"] is None
+    page = client_for(cast.member).get(reverse("mail-search", args=["acme"]) + "?q=refund&before=junk")
+    assert page.status_code == 200 and "Refund newest" in page.content.decode(), "a bad cursor starts over"
 
 
 def test_index_follows_edits_and_deletions(cast: Cast, support: Mailbox) -> None:

@@ -132,6 +132,17 @@ def test_status_is_reachable_from_the_mailbox_list(cast: Cast, mailbox: Mailbox)
     assert status_url(cast, mailbox).encode() in page.content
 
 
+def test_readers_reach_status_from_the_mail_list_and_others_do_not(cast: Cast, mailbox: Mailbox) -> None:
+    hidden = sending_mailbox(cast.acme, (), label="Board")
+    mail_list = reverse("mail", kwargs={"slug": cast.acme.slug})
+    page = client_for(cast.member).get(mail_list).content.decode()
+
+    assert status_url(cast, mailbox) in page
+    assert status_url(cast, hidden) not in page
+    assert client_for(cast.member).get(status_url(cast, mailbox)).status_code == 200
+    assert client_for(cast.member).get(status_url(cast, hidden)).status_code == 404
+
+
 # The failing badge ----------------------------------------------------------------------------------------
 
 

@@ -3,11 +3,12 @@ conversations by cursor, a conversation with sanitized bodies, attachment downlo
 
 Member level, narrowed by mailbox access: a mailbox, thread or attachment outside the caller's grant is
 404, exactly as in the web UI (both go through `postroom.messages.reading`). Reading a thread here does
-not mark it read; the web thread page does.
+not mark it read (the web thread page does); the client marks it read or unread explicitly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -17,7 +18,7 @@ from postroom.api.schemas import ErrorOut, responses
 from postroom.api.tenancy import open_org
 from postroom.mailboxes.access import readable_mailbox, visible_mailboxes
 from postroom.messages.download import attachment_download
-from postroom.messages.models import Message
+from postroom.messages.models import Message, Thread
 from postroom.messages.reading import (
     PAGE_SIZE,
     Cursor,
@@ -26,6 +27,8 @@ from postroom.messages.reading import (
     browsable_folder,
     is_unread,
     mailbox_summaries,
+    mark_read,
+    mark_unread,
     readable_attachment,
     readable_thread,
     thread_messages,
@@ -33,6 +36,7 @@ from postroom.messages.reading import (
 )
 from postroom.messages.sanitize import sanitize_html
 from postroom.messages.search import search
+from postroom.organizations.access import OrgAccess
 
 router = Router(tags=["mail"])
 
@@ -105,7 +109,7 @@ class MailSearchHitOut(Schema):
 
 class MailSearchOut(Schema):
     results: list[MailSearchHitOut]
-    older: int | None = Field(description="Pass as `before` for the next page; null on the last.")
+    older: str | None = Field(description="Pass as `before` for the next (older) page; null on the last.")
 
 
 @router.get(
@@ -217,6 +221,38 @@ def get_mail_thread(request: HttpRequest, slug: str, thread_id: int) -> MailThre
     )
 
 
+class MailThreadStateOut(Schema):
+    id: int
+    unread: bool
+
+
+@router.post(
+    "/orgs/{slug}/mail/threads/{thread_id}/read",
+    response=responses({200: MailThreadStateOut}, forbidden=False),
+    summary="Mark a conversation read (for you) up to its latest message",
+)
+def mark_mail_thread_read(request: HttpRequest, slug: str, thread_id: int) -> MailThreadStateOut:
+    return _change_read_state(request, slug, thread_id, mark_read)
+
+
+@router.post(
+    "/orgs/{slug}/mail/threads/{thread_id}/unread",
+    response=responses({200: MailThreadStateOut}, forbidden=False),
+    summary="Mark a conversation unread (for you)",
+)
+def mark_mail_thread_unread(request: HttpRequest, slug: str, thread_id: int) -> MailThreadStateOut:
+    return _change_read_state(request, slug, thread_id, mark_unread)
+
+
+def _change_read_state(
+    request: HttpRequest, slug: str, thread_id: int, change: Callable[[OrgAccess, Thread], None]
+) -> MailThreadStateOut:
+    access = open_org(request, slug, "member")
+    thread = readable_thread(access, thread_id)
+    change(access, thread)
+    return MailThreadStateOut(id=thread.pk, unread=is_unread(access, thread))
+
+
 @router.get(
     "/orgs/{slug}/mail/attachments/{attachment_id}",
     response={200: bytes, 401: ErrorOut, 404: ErrorOut},
@@ -253,8 +289,12 @@ def _hit_out(message: Message) -> MailSearchHitOut:
     summary="Search subject, sender and text in the mailboxes you may read",
 )
 def search_mail(
-    request: HttpRequest, slug: str, q: str = "", before: int | None = None, limit: int = PAGE_SIZE
+    request: HttpRequest, slug: str, q: str = "", before: str | None = None, limit: int = PAGE_SIZE
 ) -> MailSearchOut:
+    """Newest first by the message's date."""
     access = open_org(request, slug, "member")
-    page = search(access.organization, visible_mailboxes(access), q, before, max(1, min(limit, 200)))
-    return MailSearchOut(results=[_hit_out(m) for m in page.messages], older=page.older)
+    mailboxes = visible_mailboxes(access)
+    page = search(access.organization, mailboxes, q, Cursor.decode(before), max(1, min(limit, 200)))
+    return MailSearchOut(
+        results=[_hit_out(m) for m in page.messages], older=page.older.encode() if page.older else None
+    )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from postroom.organizations.models import Organization
@@ -101,6 +103,13 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["thread", "date"], name="message_thread_date"),
+            # Search results newest first by message date (postroom.messages.search.WHEN).
+            models.Index(
+                F("organization"),
+                Coalesce("date", "created_at").desc(),
+                F("id").desc(),
+                name="message_org_when",
+            ),
             models.Index(
                 fields=["organization"], name="message_parse_errors", condition=~models.Q(parse_error="")
             ),

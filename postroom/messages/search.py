@@ -7,8 +7,9 @@ the words inside one term must be adjacent (so `ann@example.org` finds that addr
 whole words, in any case (no prefixes: without a prefix index FTS5 reads a prefix's whole index, which
 costs a second at a million messages).
 
-Results are messages placed in one of the mailboxes given (start from `visible_mailboxes`), newest stored
-first, paged by keyset on the message id.
+Results are messages placed in one of the mailboxes given (start from `visible_mailboxes`), newest first
+by the message's date (its Date header, else when it was stored), paged by keyset on (date, id) and served
+by the message_org_when index.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
+from postroom.messages.reading import Cursor
 from postroom.organizations.models import Organization
 from postroom.sync.models import Placement
 
@@ -36,12 +39,11 @@ BODY_VECTOR = "to_tsvector('simple'::regconfig, left(text, 100000))"
 # Both vectors are stored generated columns of this name (migration mail 0004), so they are computed once.
 SEARCH_COLUMN = "search_vector"
 
-# The user's words are always query parameters. Each term is one `id IN (head matches UNION body
-# matches)`, limited to an id window (see `_newest_matches`).
-_POSTGRES_MATCHES = (
-    "SELECT id FROM mail_message WHERE search_vector @@ to_tsquery('simple', %s) AND id >= %s AND id < %s"
-    " UNION SELECT message_id FROM mail_messagebody WHERE search_vector @@ to_tsquery('simple', %s)"
-    " AND message_id >= %s AND message_id < %s"
+# The user's words are always query parameters. A term matches the outer message row by its own id, so
+# the engines seek that id in the term's index instead of reading all of a common word's matches.
+_POSTGRES_MATCHES_ROW = (
+    '"mail_message"."search_vector" @@ to_tsquery(\'simple\', %s) OR EXISTS (SELECT 1 FROM mail_messagebody'
+    ' WHERE message_id = "mail_message"."id" AND search_vector @@ to_tsquery(\'simple\', %s))'
 )
 _POSTGRES_PROBE = (
     "(SELECT id FROM mail_message WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s) UNION ALL"
@@ -52,9 +54,10 @@ _POSTGRES_MATCHES_AMONG = (
     " UNION SELECT message_id FROM mail_messagebody WHERE search_vector @@ to_tsquery('simple', %s)"
     " AND message_id = ANY(%s)"
 )
-_SQLITE_MATCHES = (
-    "SELECT rowid FROM mail_search_head WHERE mail_search_head MATCH %s AND rowid >= %s AND rowid < %s"
-    " UNION SELECT rowid FROM mail_search_body WHERE mail_search_body MATCH %s AND rowid >= %s AND rowid < %s"
+_SQLITE_MATCHES_ROW = (
+    'EXISTS (SELECT 1 FROM mail_search_head WHERE mail_search_head MATCH %s AND rowid = "mail_message"."id")'
+    " OR EXISTS (SELECT 1 FROM mail_search_body WHERE mail_search_body MATCH %s"
+    ' AND rowid = "mail_message"."id")'
 )
 _SQLITE_PROBE = (
     "SELECT * FROM (SELECT rowid FROM mail_search_head WHERE mail_search_head MATCH %s LIMIT %s) UNION ALL"
@@ -63,14 +66,15 @@ _SQLITE_PROBE = (
 
 MAX_TERMS = 8
 RARE_MATCHES = 5000
-FIRST_WINDOW = 1_000  # message ids
+# A message's date for ordering: the Date header, else when it was stored (as in the thread view).
+WHEN = Coalesce("date", "created_at")
 _WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
 class SearchPage:
     messages: list[Message]
-    older: int | None  # the cursor for the next page (a message id), None on the last page
+    older: Cursor | None  # the cursor for the next page (date and id of its last hit), None on the last page
 
 
 def terms_of(query: str) -> list[list[str]]:
@@ -84,51 +88,64 @@ def search(
     organization: Organization,
     mailboxes: QuerySet[Mailbox],
     query: str,
-    before: int | None = None,
+    before: Cursor | None = None,
     limit: int = 50,
 ) -> SearchPage:
-    """A page of messages matching `query` in `mailboxes`, newest stored first; `before` is the cursor
+    """A page of messages matching `query` in `mailboxes`, newest first by date; `before` is the cursor
     (`SearchPage.older`) of the page before. An empty query finds nothing."""
     terms = terms_of(query)
     if not terms:
         return SearchPage([], None)
     placed = Placement.objects.filter(message=OuterRef("pk"), mailbox__in=mailboxes)
-    candidates = Message.objects.filter(organization=organization).filter(Exists(placed))
+    candidates = Message.objects.filter(organization=organization).filter(Exists(placed)).annotate(when=WHEN)
     found = _newest_matches(candidates, terms, before, limit + 1)
-    older = found[limit - 1].pk if len(found) > limit else None
+    older = _position(found[limit - 1]) if len(found) > limit else None
     return SearchPage(found[:limit], older)
 
 
-def _newest(messages: QuerySet[Message], count: int) -> list[Message]:
-    return list(messages.select_related("thread").order_by("-pk")[:count])
+def _position(message: Message) -> Cursor:
+    """The message's place in the results: WHEN, then the id."""
+    return Cursor(message.date or message.created_at, message.pk)
+
+
+def _older_than(cursor: Cursor) -> Q:
+    # The redundant `lte` bounds the index range scan; the OR picks the tie-break by id.
+    return Q(when__lte=cursor.at) & (Q(when__lt=cursor.at) | Q(when=cursor.at, pk__lt=cursor.id))
 
 
 def _newest_matches(
-    candidates: QuerySet[Message], terms: list[list[str]], before: int | None, count: int
+    candidates: QuerySet[Message], terms: list[list[str]], before: Cursor | None, count: int
 ) -> list[Message]:
-    """The newest `count` matches below `before`. Neither engine can read a term's matches newest first,
-    and both planners misjudge how many there are, so this decides: when some term has at most
-    RARE_MATCHES matches, those ids are looked up directly; otherwise matches are read in id windows
-    from the top down, each twice as wide as the last, so a word in every message costs one small window
-    and a sparse word a handful, never the whole index at once."""
-    top = before if before is not None else (Message.objects.aggregate(top=Max("pk"))["top"] or 0) + 1
+    """The newest `count` candidates older than `before` that match every term. Neither engine reads a
+    term's matches in date order, and both planners misjudge how many there are, so this decides: when
+    some term has at most RARE_MATCHES matches, only those ids are checked and sorted; otherwise every term
+    is common, and the candidates are walked newest first down the message_org_when index, each checked
+    by an index seek per term, until `count` match."""
     rare = _rare_term_ids(terms)
     if rare is not None:
-        rare = [pk for pk in rare if pk < top]
-        candidates = candidates.filter(pk__in=rare)
-        for words in terms:
-            candidates = candidates.filter(_term_matches_among(words, rare, top))
-        return _newest(candidates, count)
-    found: list[Message] = []
-    width = FIRST_WINDOW
-    while top > 0 and len(found) < count:
-        low = max(top - width, 0)
-        window = candidates.filter(pk__gte=low, pk__lt=top)
-        for words in terms:
-            window = window.filter(_term_matches(words, low, top))
-        found += _newest(window, count - len(found))
-        top, width = low, width * 2
-    return found
+        return _newest_among(candidates, terms, rare, before, count)
+    if before is not None:
+        candidates = candidates.filter(_older_than(before))
+    for words in terms:
+        candidates = candidates.filter(_term_matches_row(words))
+    return list(candidates.select_related("thread").order_by("-when", "-pk")[:count])
+
+
+def _newest_among(
+    candidates: QuerySet[Message], terms: list[list[str]], ids: list[int], before: Cursor | None, count: int
+) -> list[Message]:
+    """The newest `count` candidates of `ids` older than `before` that match every term, sorted and cut
+    here: given an ORDER BY or a date bound, SQLite walks the message_org_when index for these few ids
+    instead of looking each one up."""
+    matching = candidates.filter(pk__in=ids)
+    for words in terms:
+        matching = matching.filter(_term_matches_among(words, ids))
+    edge = (before.at, before.id) if before is not None else None
+    rows = matching.values_list("date", "created_at", "pk")
+    positions = sorted(((date or created, pk) for date, created, pk in rows), reverse=True)
+    newest = [pk for when, pk in positions if edge is None or (when, pk) < edge][:count]
+    found = Message.objects.select_related("thread").in_bulk(newest)
+    return [found[pk] for pk in newest]
 
 
 def _rare_term_ids(terms: list[list[str]]) -> list[int] | None:
@@ -151,17 +168,17 @@ def _engine_query(words: list[str]) -> str:
     return '"' + " ".join(words) + '"'
 
 
-def _term_matches_among(words: list[str], ids: list[int], top: int) -> Q:
-    """Messages of `ids` (below `top`) that have the words. PostgreSQL would otherwise work out every
-    match of a common word before intersecting it with the few ids."""
+def _term_matches_among(words: list[str], ids: list[int]) -> Q | RawSQL:
+    """Messages of `ids` that have the words. PostgreSQL would otherwise work out every match of a common
+    word before intersecting it with the few ids; FTS5 seeks each id."""
     if connection.vendor != "postgresql":
-        return _term_matches(words, 0, top)
+        return _term_matches_row(words)
     query = _engine_query(words)
     return Q(pk__in=RawSQL(_POSTGRES_MATCHES_AMONG, (query, ids, query, ids)))  # noqa: S611
 
 
-def _term_matches(words: list[str], low: int, high: int) -> Q:
-    """Messages with ids in [low, high) whose subject, sender or body has the words."""
+def _term_matches_row(words: list[str]) -> RawSQL:
+    """The outer message's subject, sender or body has the words."""
     query = _engine_query(words)
-    sql = _POSTGRES_MATCHES if connection.vendor == "postgresql" else _SQLITE_MATCHES
-    return Q(pk__in=RawSQL(sql, (query, low, high, query, low, high)))  # noqa: S611
+    sql = _POSTGRES_MATCHES_ROW if connection.vendor == "postgresql" else _SQLITE_MATCHES_ROW
+    return RawSQL(sql, (query, query), output_field=BooleanField())  # noqa: S611

@@ -75,7 +75,7 @@ def deliver(account: MailAccount, mailbox: Mailbox) -> Message:
 def open_thread_from_mail_menu(page: Page, mailbox: Mailbox) -> None:
     page.get_by_role("link", name=mailbox.organization.name).click()  # a fresh login lists organizations
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Mail").click()
-    page.get_by_role("link", name=mailbox.label).click()
+    page.get_by_role("link", name=mailbox.label, exact=True).click()
     expect(page.get_by_role("heading", name=re.compile(mailbox.label))).to_be_visible()
     screenshot(page, "flow2-mailbox")
     page.get_by_role("link", name=SUBJECT).click()

@@ -167,7 +167,7 @@ def raw(request: HttpRequest, access: OrgAccess, message_id: int) -> StreamingHt
 def mail_search(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     results = search(
-        access.organization, visible_mailboxes(access), query, before=_int_param(request, "before")
+        access.organization, visible_mailboxes(access), query, before=Cursor.decode(request.GET.get("before"))
     )
     ctx = {"access": access, "query": query, "results": results, "menu": "mail"}
     return render(request, "postroom/mail/search.html", ctx)
