@@ -15,6 +15,7 @@ less than the CPU time. Only the first
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 from collections.abc import Iterable
@@ -119,9 +120,11 @@ def _too_slow(compiled: regex.Pattern[str], chars: str) -> str:
 
 
 def _parse_tree(pattern: str) -> object:
-    from re import _parser  # type: ignore[attr-defined]  # CPython's pattern parser has no stubs
-
-    return _parser.parse(pattern, re.IGNORECASE)
+    # Imported by name: typeshed describes `re` as one module, and whether mypy then sees `re._parser`
+    # differed between a fresh and a cached run.
+    parser = importlib.import_module("re._parser")
+    parsed: object = parser.parse(pattern, re.IGNORECASE)
+    return parsed
 
 
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
