@@ -20,9 +20,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -33,6 +34,7 @@ MAX_OUTPUT = 200_000
 MAX_LOOP_DEPTH = 2
 MAX_RANGE = 1_000
 MAX_SECONDS = 1.0
+COMPILED_CACHE_SIZE = 256  # distinct template sources kept compiled; a few per active rule
 
 
 class RenderFailed(Exception):
@@ -69,15 +71,23 @@ def check_source(source: str, kind: str = TemplateType.TEXT) -> None:
         raise RenderFailed(f"Loops may be nested at most {MAX_LOOP_DEPTH} deep.")
 
 
-def render(source: str, context: Mapping[str, Any], kind: str = TemplateType.TEXT) -> str:
-    """Render `source` with `context`; raises RenderFailed (never anything else) when it cannot."""
+@lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _compiled(source: str, kind: str) -> Template:
+    """`source` checked and compiled, kept by source text: compiling costs milliseconds and every reply
+    of a rule renders the same two sources. An edited template is a new source, so nothing goes stale;
+    a failing check raises and is not cached."""
     check_source(source, kind)
     env = _HTML_ENV if kind == TemplateType.HTML else _TEXT_ENV
+    return env.from_string(source)
+
+
+def render(source: str, context: Mapping[str, Any], kind: str = TemplateType.TEXT) -> str:
+    """Render `source` with `context`; raises RenderFailed (never anything else) when it cannot."""
     started = time.monotonic()
     parts: list[str] = []
     size = 0
     try:
-        for chunk in env.from_string(source).generate(**context):
+        for chunk in _compiled(source, str(kind)).generate(**context):
             size += len(chunk)
             if size > MAX_OUTPUT:
                 raise RenderFailed(f"The rendered text is longer than {MAX_OUTPUT} characters.")

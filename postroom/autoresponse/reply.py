@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -16,6 +17,15 @@ from postroom.messages.parse import html_to_text
 MAX_REFERENCES = 50  # keep the chain's start and its most recent ids when a thread gets very long
 
 
+@dataclass(frozen=True)
+class BuiltReply:
+    """The reply's bytes, with the headers the outbox records, so it need not parse them back."""
+
+    raw: bytes
+    message_id: str
+    subject: str
+
+
 def build_reply(
     message: Message,
     mailbox: Mailbox,
@@ -26,14 +36,15 @@ def build_reply(
     kind: str,
     language: str,
     now: datetime,
-) -> bytes:
+) -> BuiltReply:
     """The complete reply to `message`. An HTML reply also carries a plain-text alternative."""
+    message_id = make_msgid(domain=mailbox.email.rsplit("@", 1)[-1] or "postroom.invalid")
     reply = EmailMessage(policy=SMTP)
     reply["From"] = formataddr((mailbox.label, mailbox.email))
     reply["To"] = to
     reply["Subject"] = " ".join(subject.split())  # no header injection through newlines
     reply["Date"] = format_datetime(now)
-    reply["Message-ID"] = make_msgid(domain=mailbox.email.rsplit("@", 1)[-1] or "postroom.invalid")
+    reply["Message-ID"] = message_id
     if message.message_id:
         reply["In-Reply-To"] = f"<{message.message_id}>"
     chain = references_chain(message)
@@ -48,7 +59,7 @@ def build_reply(
         reply.add_alternative(content, subtype="html", charset="utf-8")
     else:
         reply.set_content(content, charset="utf-8")
-    return reply.as_bytes()
+    return BuiltReply(reply.as_bytes(), message_id, str(reply["Subject"]))  # as a reader decodes it
 
 
 def references_chain(message: Message) -> list[str]:

@@ -136,7 +136,7 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
     sender = eligibility.reply_address(message)
     now = timezone.now()
     hours = int(setting("email.autoresponse_limit_hours", mailbox.organization))
-    raw = build_reply(
+    reply = build_reply(
         message,
         mailbox,
         sender,
@@ -153,7 +153,13 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
                     SKIPPED, f"{sender} was already answered automatically in the last {hours} hours."
                 )
             outgoing = send.enqueue(
-                mailbox, Kind.AUTO_REPLY, raw, [sender], in_reply_to=message, thread=message.thread
+                mailbox,
+                Kind.AUTO_REPLY,
+                reply.raw,
+                [sender],
+                in_reply_to=message,
+                thread=message.thread,
+                known=(reply.message_id, reply.subject),
             )
             AutoReply.objects.create(  # unique per (rule, message): a second answer rolls back the first
                 organization_id=mailbox.organization_id,
