@@ -207,6 +207,10 @@ else:
 # all workers), so new mail arrives within seconds instead of at the next poll.
 POSTROOM_IDLE = envbool("POSTROOM_IDLE", True)
 
+# How many mailbox syncs one worker process runs at once (IDLE watchers and queued syncs alike); each
+# sync of a large backlog holds ~150 MB, so this bounds a worker's memory however many mailboxes it watches.
+POSTROOM_SYNC_CONCURRENCY = max(envint("POSTROOM_SYNC_CONCURRENCY", 2), 1)
+
 # /metrics (Prometheus) answers only requests carrying "Authorization: Bearer <this>"; unset, it is off.
 POSTROOM_METRICS_TOKEN = envstr("POSTROOM_METRICS_TOKEN", "")
 

@@ -36,6 +36,7 @@ from postroom.sync.check import imap_endpoint
 from postroom.sync.engine import CONNECT_TIMEOUT, SyncReport, sync_mailbox
 from postroom.sync.errors import MailServerError
 from postroom.sync.models import Folder, MailboxSyncState
+from postroom.sync.slots import sync_slot
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +85,14 @@ def watch_mailbox(
     A run is "skipped" when another worker is syncing the mailbox right now (a scheduled sync, say, just
     after a worker started). That run covers what the server holds now, so the watcher goes into IDLE all
     the same; when IDLE returns at once (new mail, or mail the other run has not stored yet) the skipped
-    sync is retried shortly instead of at the mailbox's next_sync_at."""
+    sync is retried shortly instead of at the mailbox's next_sync_at. Each sync first waits for one of the
+    process's sync slots (`postroom.sync.slots`), so many watchers woken at once take turns."""
     skipped_in_a_row = 0
     while not stop.is_set():
-        report = sync_mailbox(mailbox)
+        with sync_slot(stop=stop) as taken:  # never held while waiting in IDLE below
+            if not taken:
+                return
+            report = sync_mailbox(mailbox)
         yield report
         skipped_in_a_row = skipped_in_a_row + 1 if report.status == "skipped" else 0
         stop.wait(_pause_after(mailbox, report, idle_seconds, skipped_in_a_row))

@@ -32,7 +32,8 @@ def parse_all(raws: Sequence[bytes]) -> list[ParsedMessage]:
 
 class ParsePool:
     """One spawned parsing process (spawn, not fork: the parent may run worker threads and hold open
-    database connections, which a forked child must not inherit)."""
+    database connections, which a forked child must not inherit). Each running pipeline has its own, so a
+    worker has at most POSTROOM_SYNC_CONCURRENCY of them (see `postroom.sync.slots`)."""
 
     def __init__(self) -> None:
         self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
