@@ -8,6 +8,8 @@ Stopping: SIGTERM stops gracefully (running tasks may finish, up to `SHUTDOWN_TI
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import signal
 import threading
 from typing import Any
@@ -16,6 +18,23 @@ from django.conf import settings
 from django.utils.module_loading import autodiscover_modules
 
 SHUTDOWN_TIMEOUT = 30.0
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> bool:
+    """Cap glibc's malloc arenas before the worker starts its threads. Each IDLE watcher thread otherwise
+    gets an arena of its own that keeps what a sync allocated: bench.scale measured one worker with 20
+    watchers at 840 MB, and 414 MB with two arenas at the same throughput. No-op off glibc; returns whether
+    the cap was applied."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, MALLOC_ARENAS))
 
 
 def queue() -> Any:
@@ -35,6 +54,7 @@ def run_worker(workers: int = 1) -> None:
     """
     from postroom.operations import heartbeat
 
+    limit_malloc_arenas()
     autodiscover_modules("tasks")  # every app's tasks.py registers its tasks and periodic tasks
     idle_stop = threading.Event()
     heartbeat.start(queue(), idle_stop)  # /healthz and /metrics see this worker and its task durations
