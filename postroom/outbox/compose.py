@@ -103,6 +103,17 @@ def reply_mailboxes(access: OrgAccess, message: Message) -> QuerySet[Mailbox]:
     return sending_mailboxes(access).filter(Exists(placed) | Exists(sent))
 
 
+def answerable_messages(access: OrgAccess, message_ids: Sequence[int]) -> set[int]:
+    """Which of `message_ids` the user may answer (held by a mailbox they may send from): two queries for a
+    whole thread instead of `reply_mailboxes` per message."""
+    senders = sending_mailboxes(access).order_by().values("pk")
+    placed = Placement.objects.filter(mailbox__in=senders, message_id__in=message_ids)
+    sent = OutgoingMessage.objects.filter(mailbox__in=senders, stored_message_id__in=message_ids)
+    return set(placed.values_list("message_id", flat=True)) | set(
+        sent.values_list("stored_message_id", flat=True)
+    )
+
+
 # Proposing a draft --------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ each message's delivery state in words, a mailbox's failing messages, and retryi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -50,9 +51,11 @@ def _local(moment: object) -> str:
     return f"{local:%Y-%m-%d %H:%M}"
 
 
-def outgoing_of_message(message_id: int) -> OutgoingMessage | None:
-    """The outgoing row a stored message was sent as, if Postroom sent it."""
-    return OutgoingMessage.objects.filter(stored_message_id=message_id).order_by("pk").first()
+def deliveries_of(message_ids: Sequence[int]) -> dict[int, Delivery]:
+    """The delivery state of each of `message_ids` Postroom sent (its first outgoing row), one query."""
+    rows = OutgoingMessage.objects.filter(stored_message_id__in=message_ids).order_by("-pk")
+    # Newest first: each message keeps its oldest row (the one it was first sent as), as before.
+    return {row.stored_message_id: delivery(row) for row in rows if row.stored_message_id is not None}
 
 
 def failing_outgoing(mailbox: Mailbox) -> QuerySet[OutgoingMessage]:

@@ -36,6 +36,8 @@ from postroom.messages.reading import (
 from postroom.messages.sanitize import email_document, sanitize_html
 from postroom.messages.search import search
 from postroom.organizations.access import OrgAccess
+from postroom.outbox.compose import answerable_messages
+from postroom.outbox.delivery import deliveries_of
 from postroom.web.guards import is_htmx, org_view
 from postroom.web.security import relax_csp
 
@@ -108,6 +110,7 @@ def thread(request: HttpRequest, access: OrgAccess, thread_id: int) -> HttpRespo
     conversation = readable_thread(access, thread_id)
     allow_remote = request.GET.get("images") == "remote"
     shown = [_shown(view, allow_remote) for view in thread_messages(access, conversation)]
+    message_ids = [item.view.message.pk for item in shown]
     mark_read(access, conversation)
     record = thread_record(access, conversation)
     ctx = {
@@ -120,6 +123,8 @@ def thread(request: HttpRequest, access: OrgAccess, thread_id: int) -> HttpRespo
         "blocked_images": sum(item.blocked_images for item in shown),
         "remote_images": allow_remote,
         "menu": "mail",
+        "answerable": answerable_messages(access, message_ids),
+        "deliveries": deliveries_of(message_ids),
     }
     response = render(request, "postroom/mail/thread.html", ctx)
     # The sandboxed frames inherit the page's policy: let mail keep its inline styles and, when the
