@@ -97,3 +97,24 @@ def parsed(data: bytes) -> EmailMessage:
 
 def a_moment_later() -> datetime:
     return timezone.now() + timedelta(seconds=1)
+
+
+def rule_form_data(**extra: str) -> dict[str, str]:
+    """The rule form as posted for a one-condition rule with an inline English text template."""
+    data = {
+        "name": "Orders",
+        "active": "on",
+        "match_mode": "all",
+        "condition-count": "1",
+        "condition-0-field": "subject",
+        "condition-0-operator": "contains",
+        "condition-0-value": "order",
+        "template_choice": "inline",
+        "template_type": "text",
+        "translation-count": "1",
+        "translation-0-language": "en",
+        "translation-0-subject": "Re: {{ message.subject }}",
+        "translation-0-content": "Thanks",
+    }
+    data.update(extra)
+    return data

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from postroom.autoresponse.models import EmailTemplate, Rule
+from tests.autoresponse_helpers import rule_form_data
 from tests.conftest import Cast
 from tests.factories import make_mailbox
 from tests.web_support import client_for
@@ -20,26 +21,14 @@ HTMX = {"HX-Request": "true"}
 
 
 def rule_form(**extra: str) -> dict[str, str]:
-    data = {
-        "name": "Orders",
-        "active": "on",
+    two_conditions = {
         "match_mode": "any",
         "condition-count": "2",
-        "condition-0-field": "subject",
-        "condition-0-operator": "contains",
-        "condition-0-value": "order",
         "condition-1-field": "from",
         "condition-1-operator": "ends_with",
         "condition-1-value": "@example.org",
-        "template_choice": "inline",
-        "template_type": "text",
-        "translation-count": "1",
-        "translation-0-language": "en",
-        "translation-0-subject": "Re: {{ message.subject }}",
-        "translation-0-content": "Thanks",
     }
-    data.update(extra)
-    return data
+    return rule_form_data(**(two_conditions | extra))
 
 
 def rows(html: str, prefix: str, name: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from postroom.autoresponse.models import EmailTemplate, Rule
-from tests.autoresponse_helpers import make_rule
+from tests.autoresponse_helpers import make_rule, rule_form_data
 from tests.conftest import Cast
 from tests.factories import make_mailbox
 from tests.web_support import client_for
@@ -18,23 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def form(**extra: str) -> dict[str, Any]:
-    data = {
-        "name": "Orders",
-        "active": "on",
-        "match_mode": "all",
-        "condition-count": "1",
-        "condition-0-field": "subject",
-        "condition-0-operator": "contains",
-        "condition-0-value": "order",
-        "template_choice": "inline",
-        "template_type": "text",
-        "translation-count": "1",
-        "translation-0-language": "en",
-        "translation-0-subject": "Re: {{ message.subject }}",
-        "translation-0-content": "Thanks",
-    }
-    data.update(extra)
-    return data
+    return rule_form_data(**extra)
 
 
 def test_plus_add_posts_back_with_an_empty_condition_row_and_saves_nothing(cast: Cast) -> None:

@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, reverse
 
 from postroom.accounts.models import ApiToken, User
 from postroom.web import urls as web_urls
-from tests.autoresponse_helpers import make_rule, make_template
+from tests.autoresponse_helpers import make_rule, make_template, rule_form_data
 from tests.compose_helpers import failed_outgoing, received, sending_mailbox
 from tests.conftest import Cast
 from tests.factories import PASSWORD, make_lead_source, make_mailbox, make_role
@@ -93,21 +93,7 @@ def _compose_form(cast: Cast) -> dict[str, Any]:
 
 
 def _rule_form(cast: Cast) -> dict[str, Any]:
-    return {
-        "name": "Orders",
-        "active": "on",
-        "match_mode": "all",
-        "condition-count": "1",
-        "condition-0-field": "subject",
-        "condition-0-operator": "contains",
-        "condition-0-value": "order",
-        "template_choice": "inline",
-        "template_type": "text",
-        "translation-count": "1",
-        "translation-0-language": "en",
-        "translation-0-subject": "Re: {{ message.subject }}",
-        "translation-0-content": "Thanks",
-    }
+    return rule_form_data()
 
 
 def _template_form(cast: Cast) -> dict[str, Any]:

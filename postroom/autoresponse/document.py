@@ -68,16 +68,7 @@ def _template_doc(template: EmailTemplate, *, with_name: bool = True) -> dict[st
 
 
 def _rule_doc(rule: Rule) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "mailbox": rule.mailbox.email,
-        "name": rule.name,
-        "active": rule.active,
-        "match_mode": rule.match_mode,
-        "lets_later_rules_answer": rule.lets_later_rules_answer,
-        "conditions": [
-            {"field": c.field, "operator": c.operator, "value": c.value} for c in rule.conditions.all()
-        ],
-    }
+    doc: dict[str, Any] = {"mailbox": rule.mailbox.email, **editing.rule_settings(rule)}
     if rule.template.rule_owned:
         doc["response"] = _template_doc(rule.template, with_name=False)
     else:

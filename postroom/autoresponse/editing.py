@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -215,6 +216,20 @@ def save_as_template(rule: Rule, name: str) -> EmailTemplate:
         translations=[TranslationData(t.language, t.subject, t.content) for t in source.translations.all()],
     )
     return save_template(rule.organization, data)
+
+
+def rule_settings(rule: Rule) -> dict[str, Any]:
+    """A rule's own settings and conditions as plain values: what the rule form and the config document
+    both start from."""
+    return {
+        "name": rule.name,
+        "active": rule.active,
+        "match_mode": rule.match_mode,
+        "lets_later_rules_answer": rule.lets_later_rules_answer,
+        "conditions": [
+            {"field": c.field, "operator": c.operator, "value": c.value} for c in rule.conditions.all()
+        ],
+    }
 
 
 def template_data(template: EmailTemplate) -> TemplateData:

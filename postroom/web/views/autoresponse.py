@@ -94,13 +94,7 @@ def _rule_state(rule: Rule | None) -> dict[str, Any]:
         }
     template = rule.template
     return {
-        "name": rule.name,
-        "active": rule.active,
-        "match_mode": rule.match_mode,
-        "lets_later_rules_answer": rule.lets_later_rules_answer,
-        "conditions": [
-            {"field": c.field, "operator": c.operator, "value": c.value} for c in rule.conditions.all()
-        ],
+        **editing.rule_settings(rule),
         "template_choice": "inline" if template.rule_owned else str(template.pk),
         "template_type": template.type,
         "translations": [
