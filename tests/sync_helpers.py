@@ -48,6 +48,13 @@ def tls_mailbox(
     """A mailbox on `server` over implicit TLS on its "localhost" certificate, which the settings are made
     to trust: the way Check Connection and the folder retrieval meet a real server."""
     settings.POSTROOM_EXTRA_CA_FILE = str(server.ca_path)
+    return imaps_mailbox(org, server, user, label, **extra)
+
+
+def imaps_mailbox(
+    org: Organization, server: Dovecot, user: Credentials, label: str, **extra: object
+) -> Mailbox:
+    """A mailbox on `server` over implicit TLS ("localhost"), whether or not its CA is trusted."""
     fields: dict[str, object] = {
         "imap_host": "localhost",
         "imap_port": server.imaps_port,

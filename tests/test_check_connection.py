@@ -20,10 +20,10 @@ from postroom.sync.allowlist import parse_rule
 from postroom.sync.check import CheckResult, check_connection, imap_of
 from postroom.sync.folders import FolderNode, flatten
 from tests.conftest import Cast
-from tests.factories import make_mailbox
 from tests.servers.dovecot import Credentials, Dovecot
 from tests.servers.ports import free_port
 from tests.servers.smtp import SmtpServer
+from tests.sync_helpers import imaps_mailbox
 
 pytest_plugins = ["tests.servers.fixtures"]
 _labels = itertools.count(1)
@@ -35,15 +35,7 @@ def trust_test_ca(settings: SettingsWrapper, dovecot: Dovecot) -> None:
 
 
 def imap_mailbox(cast: Cast, server: Dovecot, user: Credentials, **extra: Any) -> Mailbox:
-    fields: dict[str, Any] = {
-        "imap_host": "localhost",
-        "imap_port": server.imaps_port,
-        "imap_encryption": "ssl",
-        "username": user.username,
-        "password": user.password,
-    }
-    fields.update(extra)
-    return make_mailbox(cast.acme, f"Support {next(_labels)}", **fields)
+    return imaps_mailbox(cast.acme, server, user, f"Support {next(_labels)}", **extra)
 
 
 def with_smtp(mailbox: Mailbox, server: SmtpServer, encryption: str, **extra: Any) -> Mailbox:
