@@ -61,6 +61,20 @@ def test_idle_times_out_quietly_when_nothing_arrives(
     assert wait_for_new_mail(mailbox, 1) is False
 
 
+def test_a_stop_ends_the_idle_wait_long_before_its_timeout(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+) -> None:
+    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
+    tick(mailbox, "INBOX")
+    sync_mailbox(mailbox)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+
+    assert wait_for_new_mail(mailbox, 120, stop) is False
+    assert time.monotonic() - started < 30  # a worker that stops is not held by a quiet mailbox
+
+
 def test_idle_is_not_attempted_without_the_capability(
     cast: Cast, dovecot_bare: Dovecot, bare_imap_user: Credentials
 ) -> None:

@@ -80,8 +80,7 @@ def test_supervised_watcher_stores_new_mail_within_seconds_and_stops_when_untick
         assert MailboxSyncState.objects.get(mailbox=mailbox).idle_owner == ""
     finally:
         stop.set()
-        for _, event in list(supervisor.watchers.values()):
-            event.set()
+        assert supervisor.halt(timeout=60)  # no watcher may touch the database after the test
 
 
 SupervisorFactory = Callable[[str], IdleSupervisor]
@@ -89,7 +88,8 @@ SupervisorFactory = Callable[[str], IdleSupervisor]
 
 @pytest.fixture
 def supervisors() -> Iterator[SupervisorFactory]:
-    """Makes supervisors named by owner; their watcher threads are stopped after the test."""
+    """Makes supervisors named by owner. After the test their watcher threads are stopped and joined:
+    a watcher still syncing while the test database is flushed would block the flush."""
     made: list[IdleSupervisor] = []
 
     def make(owner: str) -> IdleSupervisor:
@@ -97,9 +97,7 @@ def supervisors() -> Iterator[SupervisorFactory]:
         return made[-1]
 
     yield make
-    for supervisor in made:
-        for _, event in supervisor.watchers.values():
-            event.set()
+    assert all([supervisor.halt(timeout=60) for supervisor in made])
 
 
 def watchable(cast: Cast, dovecot: Dovecot, count: int) -> set[int]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -58,9 +59,10 @@ SKIP_RETRY_SECONDS = 0.5
 SKIP_RETRY_MAX_SECONDS = 30.0
 
 
-def wait_for_new_mail(mailbox: Mailbox, seconds: float) -> bool | None:
-    """Wait in IDLE on INBOX for up to `seconds`. True: the server reported a change; False: timeout;
-    None: IDLE is not possible (no IDLE capability, INBOX not ticked, or the server failed)."""
+def wait_for_new_mail(mailbox: Mailbox, seconds: float, stop: threading.Event | None = None) -> bool | None:
+    """Wait in IDLE on INBOX for up to `seconds` (less once `stop` is set). True: the server reported a
+    change; False: timeout or stopped; None: IDLE is not possible (no IDLE capability, INBOX not ticked,
+    or the server failed)."""
     inbox = Folder.objects.filter(mailbox=mailbox, name=INBOX, selected=True, exists_on_server=True).first()
     if inbox is None:
         return None
@@ -71,7 +73,7 @@ def wait_for_new_mail(mailbox: Mailbox, seconds: float) -> bool | None:
             status = connection.examine(INBOX)
             if status.uidnext is not None and status.uidnext - 1 > inbox.last_uid:
                 return True  # arrived between the last sync and now: IDLE would not mention it
-            return connection.idle_until_change(seconds)
+            return connection.idle_until_change(seconds, stop)
     except (MailServerError, SecretUnreadable) as exc:
         logger.info("IDLE on mailbox %s not possible: %s", mailbox.pk, type(exc).__name__)
         return None
@@ -95,15 +97,17 @@ def watch_mailbox(
             report = sync_mailbox(mailbox)
         yield report
         skipped_in_a_row = skipped_in_a_row + 1 if report.status == "skipped" else 0
-        stop.wait(_pause_after(mailbox, report, idle_seconds, skipped_in_a_row))
+        stop.wait(_pause_after(mailbox, report, idle_seconds, skipped_in_a_row, stop))
 
 
-def _pause_after(mailbox: Mailbox, report: SyncReport, idle_seconds: float, skipped_in_a_row: int) -> float:
+def _pause_after(
+    mailbox: Mailbox, report: SyncReport, idle_seconds: float, skipped_in_a_row: int, stop: threading.Event
+) -> float:
     """Wait in IDLE for new mail (unless the run failed: then back-off applies), then return how long to
     wait before the next sync."""
     if report.status == "failed":
         return _seconds_until_due(mailbox)
-    changed = wait_for_new_mail(mailbox, idle_seconds)
+    changed = wait_for_new_mail(mailbox, idle_seconds, stop)
     if changed is None:
         return _seconds_until_due(mailbox)
     if changed and skipped_in_a_row:
@@ -187,6 +191,7 @@ class IdleSupervisor:
         self.owner = owner or lease.new_owner()
         self.worker = lease.worker_of(self.owner)
         self.watchers: dict[int, tuple[threading.Thread, threading.Event]] = {}
+        self._stopped: list[threading.Thread] = []  # told to stop, possibly still finishing a sync
 
     def step(self) -> set[int]:
         """One round; returns the ids of the mailboxes watched afterwards."""
@@ -226,6 +231,20 @@ class IdleSupervisor:
                 self._stop(mailbox_id)
             connection.close()
 
+    def halt(self, timeout: float) -> bool:
+        """Tell every watcher to stop, keeping its claim (as a crash would), and wait up to `timeout`
+        seconds for the threads to end: a sync under way finishes, an IDLE ends within a second.
+        True when all have ended."""
+        for thread, event in self.watchers.values():
+            event.set()
+            self._stopped.append(thread)
+        self.watchers.clear()
+        deadline = time.monotonic() + timeout
+        for thread in self._stopped:
+            thread.join(max(deadline - time.monotonic(), 0))
+        self._stopped = [thread for thread in self._stopped if thread.is_alive()]
+        return not self._stopped
+
     def _take(self, holders: dict[int, str], wanted: int, beating: set[str]) -> None:
         """Claim up to `wanted` mailboxes nobody holds or whose holder is gone."""
         for mailbox_id, holder in sorted(holders.items()):
@@ -252,8 +271,9 @@ class IdleSupervisor:
         thread.start()
 
     def _stop(self, mailbox_id: int) -> None:
-        _, event = self.watchers.pop(mailbox_id)
+        thread, event = self.watchers.pop(mailbox_id)
         event.set()
+        self._stopped.append(thread)
         release_idle(mailbox_id, self.owner)
 
 

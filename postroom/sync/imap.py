@@ -10,6 +10,8 @@ from __future__ import annotations
 import imaplib
 import re
 import socket
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,16 +202,24 @@ class ImapConnection:
             )
         return list(states.values())
 
-    def idle_until_change(self, seconds: float) -> bool:
+    def idle_until_change(self, seconds: float, stop: threading.Event | None = None) -> bool:
         """IMAP IDLE on the examined folder for at most `seconds`: True as soon as the server reports a
-        change (new mail, expunge, flags), False on timeout. Call only when `has_capability("IDLE")`."""
+        change (new mail, expunge, flags), False on timeout or once `stop` is set. Keep-alive lines
+        ("* OK Still here") do not end the wait. Call only when `has_capability("IDLE")`.
+
+        The wait is checked in slices of IDLE_SLICE_SECONDS so that a stopping worker (or a test
+        tearing down) is not held for minutes by a quiet mailbox."""
+        deadline = time.monotonic() + seconds
         with self._translated(seconds + COMMAND_TIMEOUT):
             self.client.idle()
             try:
-                responses = self.client.idle_check(timeout=seconds)
+                while (left := deadline - time.monotonic()) > 0 and not (stop and stop.is_set()):
+                    responses = self.client.idle_check(timeout=min(left, IDLE_SLICE_SECONDS))
+                    if any(_is_change(response) for response in responses):
+                        return True
             finally:
                 self.client.idle_done()
-        return any(_text(item).upper() in _CHANGES for response in responses for item in response[1:2])
+        return False
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str] = ("\\Seen",)) -> None:
         """IMAP APPEND `raw` to `folder` (its raw server name) with `flags`, e.g. a sent copy to Sent."""
@@ -351,6 +361,14 @@ def _uid_set(uids: Iterable[int]) -> str:
 
 
 _CHANGES = {"EXISTS", "EXPUNGE", "FETCH", "RECENT"}
+IDLE_SLICE_SECONDS = 1.0
+
+
+def _is_change(response: tuple[bytes | str | int, ...]) -> bool:
+    """An untagged IDLE response such as `(3, b"EXISTS")` that says the folder changed."""
+    return any(_text(item).upper() in _CHANGES for item in response[1:2])
+
+
 _UID = re.compile(rb"\bUID (\d+)")
 _FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
 _INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
