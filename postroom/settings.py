@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-import django_stubs_ext
 
 from postroom.datadir import data_dir, secret_file
 from postroom.logs import logging_config
@@ -47,8 +46,23 @@ def envlist(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
-# Lets generic Django classes (ModelForm[Mailbox], QuerySet[...]) be subscripted at run time as in the types.
-django_stubs_ext.monkeypatch()
+def subscriptable_at_run_time() -> None:
+    """Let the Django classes our code subscripts outside annotations (`forms.ModelForm[Mailbox]` as a
+    base class, `models.Field[Any, Any]` as an alias) be subscripted at run time as in the type stubs;
+    QuerySet and Manager can be natively. django_stubs_ext.monkeypatch() does this for every class, but
+    importing it pulls in django.contrib.admin, sitemaps, syndication and the generic views (~20 ms of
+    every process's start-up), while both modules here are imported by any model module anyway. Code that
+    subscripts another class at run time fails at import with TypeError: add the class here."""
+    from django.db.models import Field
+    from django.forms import BaseModelForm
+
+    classes: tuple[type, ...] = (BaseModelForm, Field)
+    for cls in classes:
+        if "__class_getitem__" not in vars(cls):
+            cls.__class_getitem__ = classmethod(lambda cls, *args: cls)  # type: ignore[attr-defined]
+
+
+subscriptable_at_run_time()
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = data_dir()
@@ -73,7 +87,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "huey.contrib.djhuey",
     "postroom.accounts",
     "postroom.organizations",
     "postroom.crm",
@@ -183,6 +196,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Background work. Huey with SQLite storage in the data directory by default; Redis when REDIS_URL is set,
 # so that any number of workers on any number of machines share one queue with the same code.
+# huey.contrib.djhuey (which builds the queue from HUEY) is deliberately not in INSTALLED_APPS: it has no
+# models, and importing huey imports redis and psycopg whatever the storage (~0.1 s). The worker and the
+# tasks modules import it when they need the queue, so commands that never enqueue never pay for it.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 HUEY: dict[str, Any]
 if REDIS_URL:

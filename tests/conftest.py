@@ -6,6 +6,7 @@ anything of acme's.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,3 +62,15 @@ def login(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def inline_queue() -> Iterator[Any]:
+    """Huey in immediate mode: enqueued tasks run at once, in this thread, and scheduled ones wait in
+    memory (no consumer)."""
+    from huey.contrib.djhuey import HUEY  # imported here: most tests never touch the queue
+
+    was = HUEY.immediate
+    HUEY.immediate = True
+    yield HUEY
+    HUEY.immediate = was

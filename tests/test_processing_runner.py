@@ -3,7 +3,6 @@ shown — never dropped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -121,18 +120,8 @@ def test_jobs_run_oldest_first_and_each_only_once(cast: Cast) -> None:
     assert by_job == [1, 2, 3]
 
 
-@pytest.fixture
-def tasks_run_inline() -> Iterator[None]:
-    """Huey's immediate mode: a queued task runs where it is enqueued (in memory, no consumer)."""
-    from huey.contrib.djhuey import HUEY
-
-    HUEY.immediate = True
-    yield
-    HUEY.immediate = False
-
-
 def test_jobs_are_processed_by_the_queued_task_only_after_the_batch_commits(
-    cast: Cast, tasks_run_inline: None, django_capture_on_commit_callbacks: Any
+    cast: Cast, inline_queue: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     mailbox = lead_mailbox(cast.acme, cast.member)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -144,7 +133,7 @@ def test_jobs_are_processed_by_the_queued_task_only_after_the_batch_commits(
     assert InboundJob.objects.get().status == JobStatus.DONE
 
 
-def test_the_periodic_sweep_runs_work_whose_wake_up_was_lost(cast: Cast, tasks_run_inline: None) -> None:
+def test_the_periodic_sweep_runs_work_whose_wake_up_was_lost(cast: Cast, inline_queue: Any) -> None:
     from postroom.processing.tasks import sweep_inbound_jobs
 
     mailbox = lead_mailbox(cast.acme, cast.member)

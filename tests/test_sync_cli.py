@@ -4,13 +4,11 @@ schedule syncs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
-from huey.contrib.djhuey import HUEY
 
 from postroom.organizations import config
 from postroom.sync import lease, scheduler, tasks
@@ -123,15 +121,6 @@ def test_messages_export_writes_one_json_line_per_message_with_its_folders(
     assert len(invoice["raw_sha256"]) == 64 and invoice["thread_id"] and invoice["date"]
     placed = set(Placement.objects.filter(mailbox=mailbox).values_list("message_id", flat=True))
     assert {row["id"] for row in rows.values()} == placed
-
-
-@pytest.fixture
-def inline_queue() -> Iterator[Any]:
-    """Huey in immediate mode: enqueued tasks run at once, in this thread."""
-    was = HUEY.immediate
-    HUEY.immediate = True
-    yield HUEY
-    HUEY.immediate = was
 
 
 def test_periodic_task_syncs_due_mailboxes_and_not_again_before_the_interval(

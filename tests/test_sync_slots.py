@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import override_settings
-from huey.contrib.djhuey import HUEY
 
 from postroom.mailboxes.models import Mailbox
 from postroom.sync import tasks
@@ -33,15 +32,6 @@ pytest_plugins = ["tests.servers.fixtures"]
 def one_slot() -> Iterator[None]:
     with override_settings(POSTROOM_SYNC_CONCURRENCY=1):
         yield
-
-
-@pytest.fixture
-def inline_queue() -> Iterator[Any]:
-    """Huey in immediate mode: tasks run at once, and scheduled ones wait in memory."""
-    was = HUEY.immediate
-    HUEY.immediate = True
-    yield HUEY
-    HUEY.immediate = was
 
 
 def test_slots_are_bounded_and_a_waiter_gives_up_when_told_to_stop(one_slot: None) -> None:

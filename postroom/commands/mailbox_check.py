@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from postroom.commands.base import CommandFailed, Subcommands, UsageError, print_json
 from postroom.mailboxes.models import Mailbox
-from postroom.sync.check import (
-    CheckResult,
-    UnknownFolders,
-    check_connection,
-    folder_summary,
-    save_folders,
-    select_folders,
-    stored_folders,
-)
+
+# postroom.sync.check (the IMAP and SMTP clients, ~50 ms to import) is imported by the handlers that use
+# it, so the other `postroom mailbox` commands do not load it at start-up.
+if TYPE_CHECKING:
+    from postroom.sync.check import CheckResult
 
 
 def register_check(group: Subcommands) -> None:
@@ -47,6 +43,8 @@ def mailbox_by_id(pk: int) -> Mailbox:
 
 
 def handle_check(args: argparse.Namespace) -> int:
+    from postroom.sync.check import check_connection, folder_summary, save_folders, stored_folders
+
     mailbox = mailbox_by_id(args.id)
     result = check_connection(mailbox, timeout=args.timeout)
     if result.imap is not None and result.imap.ok:
@@ -85,6 +83,8 @@ def print_folders(folders: list[dict[str, Any]]) -> None:
 
 
 def handle_folders(args: argparse.Namespace) -> int:
+    from postroom.sync.check import UnknownFolders, folder_summary, select_folders, stored_folders
+
     mailbox = mailbox_by_id(args.id)
     if args.sync is not None:
         names = [name.strip() for name in args.sync.split(",") if name.strip()]

@@ -1,4 +1,4 @@
-"""Huey tasks of the outbox (discovered by djhuey's autodiscovery of `tasks` modules).
+"""Huey tasks of the outbox (imported by the worker, which loads every app's `tasks` module).
 
 `send_outgoing_task` is queued when an outgoing message's row commits; `sweep_outbox` runs every minute
 and picks up everything else: retries that are due, rows a dead worker left "sending", and sent

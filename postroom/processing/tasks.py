@@ -1,4 +1,4 @@
-"""Huey tasks of the inbound pipeline (found by djhuey's autodiscovery of `tasks` modules).
+"""Huey tasks of the inbound pipeline (imported by the worker, which loads every app's `tasks` module).
 
 `process_mailbox_jobs` is queued after a sync batch commits; `sweep_inbound_jobs` runs every minute and
 picks up whatever is due (retries, and work whose wake-up was lost). Both are safe to run twice at once:

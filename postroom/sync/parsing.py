@@ -4,7 +4,10 @@ Parsing is pure CPU work (no database, no Django), so a spawned process parses w
 writes; threads would not help because of the GIL. Fetching runs in a thread: it mostly waits on the
 socket, and the database driver releases the GIL while SQLite or PostgreSQL work, so batch k+1 is fetched
 and parsed while batch k is stored. `postroom.messages.store.store_parsed` takes the results. The
-pipeline is only worth its start-up (~0.3 s for the process) for large backlogs (see the engine).
+pipeline is only worth its start-up (~0.1 s for the process) for large backlogs (see the engine).
+
+The spawned process imports this module to find `parse_all`: keep its imports to what parsing needs
+(no Django, no IMAP client), since the first batch waits for them.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
+from typing import TYPE_CHECKING, TypeAlias
 
 from postroom.messages.parse import ParsedMessage, parse
-from postroom.sync.imap import FetchedMessage
 
-Fetch = Callable[[Sequence[int]], list[FetchedMessage]]
-Batch = tuple[Sequence[int], list[FetchedMessage], list[ParsedMessage]]
-_Pending = tuple[Sequence[int], list[FetchedMessage], Future[list[ParsedMessage]]]
+if TYPE_CHECKING:
+    from postroom.sync.imap import FetchedMessage
+
+    Fetch: TypeAlias = Callable[[Sequence[int]], list[FetchedMessage]]
+    Batch: TypeAlias = tuple[Sequence[int], list[FetchedMessage], list[ParsedMessage]]
+    _Pending: TypeAlias = tuple[Sequence[int], list[FetchedMessage], Future[list[ParsedMessage]]]
+
 _PUT_WAIT = 0.2  # seconds between looks at the stop flag while the consumer is busy
 
 
@@ -37,6 +44,9 @@ class ParsePool:
 
     def __init__(self) -> None:
         self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        # The executor starts its process at the first submit: start it now, so that its start-up
+        # overlaps the first batch (which the pipeline parses itself) instead of delaying the second.
+        self._executor.submit(parse_all, [])
 
     def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMessage]]:
         return self._executor.submit(parse_all, list(raws))
@@ -85,11 +95,15 @@ class Pipeline:
 
     def _produce(self) -> None:
         try:
-            for uids in self._batches:
+            for index, uids in enumerate(self._batches):
                 if self._stop.is_set():
                     return
                 fetched = self._fetch(uids)
-                self._put((uids, fetched, self._pool.submit([m.raw for m in fetched])))
+                raws = [m.raw for m in fetched]
+                # The first batch is parsed here: the caller has nothing to store yet, and the parsing
+                # process is still starting (~0.1 s, more on a busy machine).
+                parsing = self._pool.submit(raws) if index else _done(parse_all(raws))
+                self._put((uids, fetched, parsing))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             self._put(exc)
         else:
@@ -102,3 +116,10 @@ class Pipeline:
                 return
             except queue.Full:
                 continue
+
+
+def _done(result: list[ParsedMessage]) -> Future[list[ParsedMessage]]:
+    """An already resolved future, so a batch parsed in the fetching thread queues like the others."""
+    future: Future[list[ParsedMessage]] = Future()
+    future.set_result(result)
+    return future

@@ -1,4 +1,4 @@
-"""Huey tasks of the sync (discovered by djhuey's autodiscovery of `tasks` modules).
+"""Huey tasks of the sync (imported by the worker, which loads every app's `tasks` module).
 
 Every minute `enqueue_due_syncs` queues `sync_mailbox_task` for each mailbox due before the minute ends,
 after moving its next_sync_at ahead with a conditional UPDATE (so several worker processes do not queue

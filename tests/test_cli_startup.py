@@ -1,0 +1,71 @@
+"""Start-up of the `postroom` command line: a command loads only its own group (and what that needs), so
+`postroom sync --once` of a small mailbox is not dominated by importing every other command. The forms of
+the commands (MISSION M10) are checked by test_cli_commands.py; here, that the shortcut cannot drift from
+them, and what the child processes import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from postroom.commands import COMMANDS, build_parser
+
+
+def command_names(parser: argparse.ArgumentParser) -> list[str]:
+    [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(subcommands.choices)
+
+
+def test_commands_lists_every_command_the_groups_register_in_help_order() -> None:
+    assert command_names(build_parser()) == list(COMMANDS)
+
+
+def test_a_command_builds_exactly_its_own_group() -> None:
+    for command, group in COMMANDS.items():
+        siblings = [name for name, other in COMMANDS.items() if other == group]
+        assert command_names(build_parser(command)) == siblings, command
+
+
+def test_anything_else_builds_every_group() -> None:
+    for first in ("--help", "nosuch", "-h", None):
+        assert command_names(build_parser(first)) == list(COMMANDS)
+
+
+def modules_loaded_by(code: str, tmp_path: Path) -> set[str]:
+    """The modules (and their top-level packages) a fresh interpreter has loaded after running `code`."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env["POSTROOM_DATA_DIR"] = str(tmp_path / "data")
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    code += "\nprint(*sys.modules, file=sys.stderr)"
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    names = done.stderr.split()
+    return set(names) | {name.split(".")[0] for name in names}
+
+
+def test_sync_loads_no_other_command_group_nor_the_queue(tmp_path: Path) -> None:
+    loaded = modules_loaded_by(
+        "import contextlib, io, sys\n"
+        "from postroom.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['sync', '--help']) == 0\n",
+        tmp_path,
+    )
+    assert "postroom.commands.sync" in loaded and "postroom.sync.engine" in loaded
+    other_groups = {f"postroom.commands.{group}" for group in COMMANDS.values() if group != "sync"}
+    assert not loaded & other_groups
+    # Huey imports redis and psycopg whatever its storage; django_stubs_ext imports the admin.
+    assert not loaded & {"huey", "redis", "psycopg", "django_stubs_ext", "waitress"}
+    assert "django.contrib.admin" not in loaded
+
+
+def test_parsing_process_imports_neither_django_nor_the_imap_client(tmp_path: Path) -> None:
+    """The spawned parsing process imports postroom.sync.parsing before it can parse the second batch."""
+    loaded = modules_loaded_by("import sys\nimport postroom.sync.parsing\n", tmp_path)
+    assert "postroom.messages.parse" in loaded
+    assert not loaded & {"django", "imapclient", "imaplib", "postroom.sync.imap"}
