@@ -7,10 +7,14 @@ cheapest and most telling first; each reason is written for the admin reading it
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+from postroom.crm.conversion import own_addresses
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
+from postroom.outbox.models import OutgoingMessage
 from postroom.outbox.send import is_our_message_id
+from postroom.processing import batchcache
 
 INCOMING_FOLDERS = {"inbox", "other"}
 AUTOMATED_PRECEDENCE = {"bulk", "list", "junk"}
@@ -61,15 +65,27 @@ def automated(message: Message) -> str:
     return ""
 
 
+_OURS = "autoresponse.ours"  # batchcache key: Message-IDs of the batch's messages that Postroom sent
+
+
+def prepare(organization_id: int, messages: Sequence[Message]) -> None:
+    """Load which of a processing batch's messages Postroom sent itself: one query for the batch."""
+    ids = {m.message_id for m in messages if m.message_id}
+    sent = OutgoingMessage.objects.filter(organization_id=organization_id, message_id__in=ids)
+    batchcache.remember(_OURS, (organization_id, set(sent.values_list("message_id", flat=True))))
+
+
+def _sent_by_us(organization_id: int, message_id: str) -> bool:
+    known: tuple[int, set[str]] | None = batchcache.recall(_OURS)
+    if known is not None and known[0] == organization_id and message_id:
+        return message_id in known[1]
+    return is_our_message_id(organization_id, message_id)
+
+
 def _ours(message: Message, mailbox: Mailbox) -> str:
-    if is_our_message_id(mailbox.organization_id, message.message_id):
+    if _sent_by_us(mailbox.organization_id, message.message_id):
         return "Postroom sent this message itself."
-    own = {
-        email.lower()
-        for email in Mailbox.objects.filter(organization_id=mailbox.organization_id).values_list(
-            "email", flat=True
-        )
-    }
+    own = own_addresses(mailbox.organization)  # read once per processing batch
     for address in (message.from_address.strip().lower(), reply_address(message)):
         if address in own:
             return f"Sent by a mailbox of this organization ({address})."

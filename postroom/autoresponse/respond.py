@@ -53,7 +53,6 @@ class RenderedReply:
     content: str
     kind: str
     language: str
-    language_reason: str
 
 
 def respond_to(
@@ -201,19 +200,24 @@ def render_reply(
     """The subject and content of `rule`'s reply to `message`, in the chosen language: the sender's
     (their lead's), else one their message asks for or is written in, else the organization's default."""
     template = rule.template
-    choice = choose_translation(
-        list(template.translations.all()),
-        contact_language=language.contact_language(mailbox.organization_id, message.from_address),
-        accept_language=language.accept_language(message),
-        content_language=message.content_language,
-        default_language=str(setting("email.default_language", mailbox.organization)),
-    )
-    if choice is None:
-        raise RenderFailed("The response template has no translation.")
+    translations = list(template.translations.all())
+    if len(translations) == 1:  # nothing to choose: spare the lookups of the sender's languages
+        translation = translations[0]
+    else:
+        choice = choose_translation(
+            translations,
+            contact_language=language.contact_language(mailbox.organization_id, message.from_address),
+            accept_language=language.accept_language(message),
+            content_language=message.content_language,
+            default_language=str(setting("email.default_language", mailbox.organization)),
+        )
+        if choice is None:
+            raise RenderFailed("The response template has no translation.")
+        translation = choice.translation
     context = template_context(message, mailbox, record)
-    subject = render(choice.translation.subject, context)
-    content = render(choice.translation.content, context, template.type)
-    return RenderedReply(subject, content, template.type, choice.translation.language, choice.why)
+    subject = render(translation.subject, context)
+    content = render(translation.content, context, template.type)
+    return RenderedReply(subject, content, template.type, translation.language)
 
 
 def template_context(message: Message, mailbox: Mailbox, record: Lead | Case | None) -> dict[str, Any]:

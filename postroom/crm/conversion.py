@@ -32,10 +32,12 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Min
 from django.db.models.functions import Lower
 
 from postroom.accounts.models import User
@@ -44,6 +46,7 @@ from postroom.mailboxes.models import Mailbox, ProcessType
 from postroom.messages.models import Message, MessageBody
 from postroom.messages.parse import html_to_text
 from postroom.organizations.models import Organization
+from postroom.processing import batchcache
 from postroom.processing.batchcache import per_batch
 
 logger = logging.getLogger(__name__)
@@ -89,31 +92,48 @@ def convert(arrival: Arrival) -> Result:
         return Result("skipped", reason=reason)
     try:
         with transaction.atomic():
-            return Result("created", _create(mailbox, message))
+            created = _create(mailbox, message)
     except IntegrityError:
+        batchcache.forget()  # another transaction claimed the thread: what the batch loaded is stale
         existing = record_of_thread(mailbox.organization, message.thread_id)
         if existing is None:
             raise  # not the thread claim: let the pipeline retry
         logger.info("thread %s was converted by a concurrent worker: joining", message.thread_id)
         return Result("joined", existing)
+    book = ThreadBook.of_batch(mailbox.organization_id)
+    if book is not None:
+        book.claimed[message.thread_id] = created
+    return Result("created", created)
 
 
 def record_of_thread(organization: Organization, thread_id: int) -> Record | None:
     """The lead or case of this thread: the one holding the thread's claim, else (after a merge) the
     earliest whose originating message is now in the thread — re-attached to it when possible."""
+    book = ThreadBook.of_batch(organization.pk)
+    if book is not None and thread_id in book.threads:
+        claimed, orphans = book.claimed.get(thread_id), book.orphans.get(thread_id, [])
+    else:
+        claimed, orphans = _claimed(organization, thread_id), []
+        if claimed is None:
+            orphans = [
+                *Lead.objects.filter(organization=organization, message__thread_id=thread_id),
+                *Case.objects.filter(organization=organization, message__thread_id=thread_id),
+            ]
+    if claimed is not None or not orphans:
+        return claimed
+    orphan = min(orphans, key=lambda r: (r.created_at, r.record_id))
+    _reattach(orphan, thread_id)
+    if book is not None and orphan.thread_id == thread_id:
+        book.claimed[thread_id] = orphan
+    return orphan
+
+
+def _claimed(organization: Organization, thread_id: int) -> Record | None:
     for model in (Lead, Case):
         claimed = model.objects.filter(organization=organization, thread_id=thread_id).first()
         if claimed is not None:
             return claimed
-    orphans: list[Record] = [
-        *Lead.objects.filter(organization=organization, message__thread_id=thread_id),
-        *Case.objects.filter(organization=organization, message__thread_id=thread_id),
-    ]
-    if not orphans:
-        return None
-    orphan = min(orphans, key=lambda r: (r.created_at, r.record_id))
-    _reattach(orphan, thread_id)
-    return orphan
+    return None
 
 
 def _reattach(record: Record, thread_id: int) -> None:
@@ -156,6 +176,9 @@ def own_addresses(organization: Organization) -> frozenset[str]:
 def _older_conversation(message: Message, enabled_at: datetime, own: frozenset[str]) -> str:
     from postroom.sync.models import Placement  # the sync app owns placements; read-only here
 
+    book = ThreadBook.of_batch(message.organization_id)
+    if book is not None and message.thread_id in book.threads:
+        return book.older_conversation(message, enabled_at, own)
     earlier = Message.objects.filter(
         organization_id=message.organization_id, thread_id=message.thread_id, pk__lt=message.pk
     )
@@ -164,6 +187,66 @@ def _older_conversation(message: Message, enabled_at: datetime, own: frozenset[s
     if Placement.objects.filter(message__in=earlier, internal_date__lt=enabled_at).exists():
         return "the conversation began before processing was enabled"
     return ""
+
+
+# A processing batch's view of its threads -----------------------------------------------------------
+
+
+@dataclass
+class ThreadBook:
+    """What `convert` asks about the threads of one processing batch, loaded for all of them at once
+    (a handful of queries a batch instead of six a message) by `prepare`. The runner works through the
+    batch in one transaction that holds the organization's conversion lock, so no other processing
+    batch claims these threads meanwhile; records this batch creates are added as it goes, and a job
+    whose writes are rolled back makes the runner forget the book (`batchcache.forget`)."""
+
+    organization_id: int
+    threads: frozenset[int]
+    claimed: dict[int, Record] = field(default_factory=dict)  # thread id -> the record holding it
+    orphans: dict[int, list[Record]] = field(default_factory=dict)  # after merges, see record_of_thread
+    # Of threads without a record: their messages (id, lower-cased sender), and the earliest INTERNALDATE
+    # of any placement of each message.
+    messages: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    first_arrival: dict[int, datetime] = field(default_factory=dict)
+
+    @staticmethod
+    def of_batch(organization_id: int) -> ThreadBook | None:
+        book = batchcache.recall(ThreadBook)
+        return book if isinstance(book, ThreadBook) and book.organization_id == organization_id else None
+
+    def older_conversation(self, message: Message, enabled_at: datetime, own: frozenset[str]) -> str:
+        """`_older_conversation`, answered from the book."""
+        earlier = [(pk, sender) for pk, sender in self.messages.get(message.thread_id, ()) if pk < message.pk]
+        if any(sender in own for _, sender in earlier):
+            return "the conversation was started by the organization"
+        arrivals = (self.first_arrival.get(pk) for pk, _ in earlier)
+        if any(arrived is not None and arrived < enabled_at for arrived in arrivals):
+            return "the conversation began before processing was enabled"
+        return ""
+
+
+def prepare(organization_id: int, messages: Sequence[Message]) -> None:
+    """Load the `ThreadBook` of a processing batch's messages (one organization's) into the batch."""
+    from postroom.sync.models import Placement  # the sync app owns placements; read-only here
+
+    threads = frozenset(m.thread_id for m in messages)
+    book = ThreadBook(organization_id, threads)
+    for model in (Lead, Case):
+        for record in model.objects.filter(organization_id=organization_id, thread_id__in=threads):
+            book.claimed.setdefault(record.thread_id, record)  # type: ignore[arg-type]
+    open_threads = threads - book.claimed.keys()
+    if open_threads:
+        for model in (Lead, Case):
+            found = model.objects.filter(organization_id=organization_id, message__thread_id__in=open_threads)
+            for record in found.annotate(message_thread=F("message__thread_id")):
+                book.orphans.setdefault(record.message_thread, []).append(record)
+        rows = Message.objects.filter(organization_id=organization_id, thread_id__in=open_threads)
+        for pk, thread_id, sender in rows.values_list("pk", "thread_id", Lower("from_address")):
+            book.messages.setdefault(thread_id, []).append((pk, sender))
+        placed = Placement.objects.filter(message__thread_id__in=open_threads, internal_date__isnull=False)
+        first = placed.values("message_id").annotate(first=Min("internal_date"))
+        book.first_arrival.update(first.values_list("message_id", "first"))
+    batchcache.remember(ThreadBook, book)
 
 
 # Creating ------------------------------------------------------------------------------------------

@@ -255,7 +255,8 @@ def _insert_wide(model: type[models.Model], columns: dict[str, str], rows: list[
         return
     connection.ensure_connection()
     names = ", ".join(columns)
-    with connection.connection.cursor() as cursor:
+    # Errors as the ORM raises them (IntegrityError, OperationalError), which is what the retry catches.
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         with cursor.copy(f"COPY {model._meta.db_table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(list(columns.values()))
             for row in rows:

@@ -7,6 +7,11 @@ batch and argument tuple. Outside a batch (the web app, the CLI, tests calling a
 runs every time. A setting changed while a batch runs takes effect with the next batch, as if the batch
 had started a moment earlier.
 
+A step may also load, once per batch, what it would otherwise ask per job (`remember` / `recall`): the
+runner calls each step's `prepare` with the batch's jobs. When a job fails, its savepoint is rolled back
+and with it whatever the job wrote; the runner then calls `forget`, so the jobs after it ask the database
+again instead of trusting what the batch remembered.
+
 This module imports nothing from Postroom, so any app may decorate its lookups with it.
 """
 
@@ -32,6 +37,26 @@ def batch() -> Iterator[None]:
         yield
     finally:
         _memo.reset(reset)
+
+
+def remember(key: Hashable, value: object) -> None:
+    """Keep `value` under `key` until the batch ends (nothing is kept outside a batch)."""
+    memo = _memo.get()
+    if memo is not None:
+        memo[key] = value
+
+
+def recall(key: Hashable) -> Any:
+    """What was remembered under `key` in this batch, or None."""
+    memo = _memo.get()
+    return None if memo is None else memo.get(key)
+
+
+def forget() -> None:
+    """Drop everything remembered in this batch (after a job's writes were rolled back)."""
+    memo = _memo.get()
+    if memo is not None:
+        memo.clear()
 
 
 def per_batch(function: Callable[P, R]) -> Callable[P, R]:

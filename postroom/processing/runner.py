@@ -30,10 +30,11 @@ from postroom.autoresponse.models import Rule
 from postroom.crm.conversion import serialise_conversions
 from postroom.logs import log_context
 from postroom.mailboxes.models import Mailbox, ProcessType
+from postroom.messages import bulk
 from postroom.operations import liveness
 from postroom.processing import batchcache
 from postroom.processing.models import Conversion, InboundJob, JobStatus
-from postroom.processing.steps import STEPS, StepFailed
+from postroom.processing.steps import STEPS, StepFailed, prepare
 from postroom.sync.models import Folder, Placement
 
 logger = logging.getLogger(__name__)
@@ -44,16 +45,16 @@ FIRST_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=1)
 SWEEP_LIMIT = 500
 BATCH_SIZE = 100  # jobs per claim and transaction: a few round trips each instead of a few per job
-RESULT_FIELDS = [
+RESULT_ATTRIBUTES = (  # what running a job changes on it
     "status",
     "last_error",
     "finished_at",
     "next_attempt_at",
     "conversion",
-    "lead",
-    "case",
+    "lead_id",
+    "case_id",
     "skips",
-]
+)
 
 
 # What the steps record on a job: conversion, lead id, case id, skips.
@@ -158,6 +159,7 @@ def run_claimed(jobs: Sequence[InboundJob], token: str, now: datetime) -> None:
     for organization_id, group in sorted(by_organization.items()):
         with transaction.atomic(), batchcache.batch():
             serialise_conversions(organization_id)
+            prepare(organization_id, group)  # under the lock: nobody else converts this organization's mail
             for job in group:
                 with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
                     _run_steps(job, now)
@@ -173,8 +175,10 @@ def _run_steps(job: InboundJob, now: datetime) -> None:
                 if outcome.skipped:
                     job.skips[step.__name__] = outcome.skipped
     except StepFailed as exc:
+        batchcache.forget()  # the job's writes were rolled back: what the batch loaded may be stale
         _retry_or_fail(job, before, str(exc), now)
     except Exception as exc:  # noqa: BLE001 - our fault: logged in full, the admin sees the kind
+        batchcache.forget()
         logger.exception("inbound job %s failed", job.pk)
         _retry_or_fail(job, before, f"unexpected error ({type(exc).__name__}); see the worker log", now)
     else:
@@ -204,9 +208,10 @@ def _retry_or_fail(job: InboundJob, before: Recorded, reason: str, now: datetime
 
 
 def _save(jobs: Sequence[InboundJob], token: str) -> None:
-    """Write the jobs' results in one statement, only where the claim is still ours: a job whose lease
+    """Write the jobs' results in one round trip, only where the claim is still ours: a job whose lease
     expired and was taken over by another worker is left to its new owner."""
-    saved = InboundJob.objects.filter(claim_token=token).bulk_update(jobs, RESULT_FIELDS)
+    rows = [(job.pk, *(getattr(job, name) for name in RESULT_ATTRIBUTES)) for job in jobs]
+    saved = bulk.update(InboundJob, RESULT_ATTRIBUTES, rows, where={"claim_token": token})
     if saved < len(jobs):
         logger.warning("%d inbound jobs were taken over by another worker", len(jobs) - saved)
 
