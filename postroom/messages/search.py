@@ -7,6 +7,13 @@ the words inside one term must be adjacent (so `ann@example.org` finds that addr
 whole words, in any case (no prefixes: without a prefix index FTS5 reads a prefix's whole index, which
 costs a second at a million messages).
 
+Where the engines differ: PostgreSQL's parser keeps an e-mail address, a host name, a URL (and its host
+and path) or a file path whole, as one word, where FTS5 splits it at every '@', '.', '/' and '-'. So on
+PostgreSQL a term also matches as its own text parsed the same way (`phraseto_tsquery`), which finds such
+a thing written out whole in a subject or a body, but a part of it (`example.org` of `ann@example.org`)
+is found only on SQLite, and a URL glued to the punctuation after it (a sentence's final period) only by
+its host. The sender's address is indexed split, as FTS5 does it (HEAD_VECTOR).
+
 Results are messages placed in one of the mailboxes given (start from `visible_mailboxes`), newest first
 by the message's date (its Date header, else when it was stored), paged by keyset on (date, id) and served
 by the message_org_when index.
@@ -41,17 +48,26 @@ SEARCH_COLUMN = "search_vector"
 
 # The user's words are always query parameters. A term matches the outer message row by its own id, so
 # the engines seek that id in the term's index instead of reading all of a common word's matches.
+# On PostgreSQL a term is its words adjacent, or its text as typed read by the parser that made the
+# vectors (which keeps addresses and URLs whole): `to_tsquery(words) || phraseto_tsquery(text)`, the two
+# parameters of `_engine_query`.
 _POSTGRES_MATCHES_ROW = (
-    '"mail_message"."search_vector" @@ to_tsquery(\'simple\', %s) OR EXISTS (SELECT 1 FROM mail_messagebody'
-    ' WHERE message_id = "mail_message"."id" AND search_vector @@ to_tsquery(\'simple\', %s))'
+    '"mail_message"."search_vector"'
+    " @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s))"
+    ' OR EXISTS (SELECT 1 FROM mail_messagebody WHERE message_id = "mail_message"."id"'
+    " AND search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)))"
 )
 _POSTGRES_PROBE = (
-    "(SELECT id FROM mail_message WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s) UNION ALL"
-    " (SELECT message_id FROM mail_messagebody WHERE search_vector @@ to_tsquery('simple', %s) LIMIT %s)"
+    "(SELECT id FROM mail_message"
+    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)) LIMIT %s)"
+    " UNION ALL (SELECT message_id FROM mail_messagebody"
+    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)) LIMIT %s)"
 )
 _POSTGRES_MATCHES_AMONG = (
-    "SELECT id FROM mail_message WHERE search_vector @@ to_tsquery('simple', %s) AND id = ANY(%s)"
-    " UNION SELECT message_id FROM mail_messagebody WHERE search_vector @@ to_tsquery('simple', %s)"
+    "SELECT id FROM mail_message"
+    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)) AND id = ANY(%s)"
+    " UNION SELECT message_id FROM mail_messagebody"
+    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s))"
     " AND message_id = ANY(%s)"
 )
 _SQLITE_MATCHES_ROW = (
@@ -72,16 +88,22 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
+class Term:
+    text: str  # as typed, for PostgreSQL's parser
+    words: tuple[str, ...]  # lower-cased letters and digits
+
+
+@dataclass(frozen=True)
 class SearchPage:
     messages: list[Message]
     older: Cursor | None  # the cursor for the next page (date and id of its last hit), None on the last page
 
 
-def terms_of(query: str) -> list[list[str]]:
-    """The query's terms, each as its lower-cased words; words are letters and digits only, so nothing
-    the user types can reach either engine's query syntax."""
-    terms = [_WORD.findall(part.lower()) for part in query.split()]
-    return [words for words in terms if words][:MAX_TERMS]
+def terms_of(query: str) -> list[Term]:
+    """The query's terms that have words. Words are letters and digits only, so nothing the user types
+    can reach either engine's query syntax; the text goes only to phraseto_tsquery, which has none."""
+    terms = [Term(part, tuple(_WORD.findall(part.lower()))) for part in query.split()]
+    return [term for term in terms if term.words][:MAX_TERMS]
 
 
 def search(
@@ -114,7 +136,7 @@ def _older_than(cursor: Cursor) -> Q:
 
 
 def _newest_matches(
-    candidates: QuerySet[Message], terms: list[list[str]], before: Cursor | None, count: int
+    candidates: QuerySet[Message], terms: list[Term], before: Cursor | None, count: int
 ) -> list[Message]:
     """The newest `count` candidates older than `before` that match every term. Neither engine reads a
     term's matches in date order, and both planners misjudge how many there are, so this decides: when
@@ -126,20 +148,20 @@ def _newest_matches(
         return _newest_among(candidates, terms, rare, before, count)
     if before is not None:
         candidates = candidates.filter(_older_than(before))
-    for words in terms:
-        candidates = candidates.filter(_term_matches_row(words))
+    for term in terms:
+        candidates = candidates.filter(_term_matches_row(term))
     return list(candidates.select_related("thread").order_by("-when", "-pk")[:count])
 
 
 def _newest_among(
-    candidates: QuerySet[Message], terms: list[list[str]], ids: list[int], before: Cursor | None, count: int
+    candidates: QuerySet[Message], terms: list[Term], ids: list[int], before: Cursor | None, count: int
 ) -> list[Message]:
     """The newest `count` candidates of `ids` older than `before` that match every term, sorted and cut
     here: given an ORDER BY or a date bound, SQLite walks the message_org_when index for these few ids
     instead of looking each one up."""
     matching = candidates.filter(pk__in=ids)
-    for words in terms:
-        matching = matching.filter(_term_matches_among(words, ids))
+    for term in terms:
+        matching = matching.filter(_term_matches_among(term, ids))
     edge = (before.at, before.id) if before is not None else None
     rows = matching.values_list("date", "created_at", "pk")
     positions = sorted(((date or created, pk) for date, created, pk in rows), reverse=True)
@@ -148,37 +170,39 @@ def _newest_among(
     return [found[pk] for pk in newest]
 
 
-def _rare_term_ids(terms: list[list[str]]) -> list[int] | None:
+def _rare_term_ids(terms: list[Term]) -> list[int] | None:
     """The ids matching the first term that matches at most RARE_MATCHES messages, if one does."""
     with connection.cursor() as cursor:
-        for words in terms:
-            query = _engine_query(words)
+        for term in terms:
+            query = _engine_query(term)
             probe = _POSTGRES_PROBE if connection.vendor == "postgresql" else _SQLITE_PROBE
-            cursor.execute(probe, (query, RARE_MATCHES + 1, query, RARE_MATCHES + 1))
+            cursor.execute(probe, (*query, RARE_MATCHES + 1, *query, RARE_MATCHES + 1))
             ids = sorted({row[0] for row in cursor.fetchall()})
             if len(ids) <= RARE_MATCHES:
                 return ids
     return None
 
 
-def _engine_query(words: list[str]) -> str:
-    """The words (letters and digits only) as adjacent words: a tsquery or an FTS5 phrase."""
+def _engine_query(term: Term) -> tuple[str, ...]:
+    """The parameters of one term's match: for PostgreSQL the words (letters and digits only) as a
+    tsquery of adjacent words and the text as typed for phraseto_tsquery, for SQLite the words as an FTS5
+    phrase."""
     if connection.vendor == "postgresql":
-        return " <-> ".join(f"'{word}'" for word in words)
-    return '"' + " ".join(words) + '"'
+        return " <-> ".join(f"'{word}'" for word in term.words), term.text
+    return ('"' + " ".join(term.words) + '"',)
 
 
-def _term_matches_among(words: list[str], ids: list[int]) -> Q | RawSQL:
-    """Messages of `ids` that have the words. PostgreSQL would otherwise work out every match of a common
+def _term_matches_among(term: Term, ids: list[int]) -> Q | RawSQL:
+    """Messages of `ids` that match the term. PostgreSQL would otherwise work out every match of a common
     word before intersecting it with the few ids; FTS5 seeks each id."""
     if connection.vendor != "postgresql":
-        return _term_matches_row(words)
-    query = _engine_query(words)
-    return Q(pk__in=RawSQL(_POSTGRES_MATCHES_AMONG, (query, ids, query, ids)))  # noqa: S611
+        return _term_matches_row(term)
+    query = _engine_query(term)
+    return Q(pk__in=RawSQL(_POSTGRES_MATCHES_AMONG, (*query, ids, *query, ids)))  # noqa: S611
 
 
-def _term_matches_row(words: list[str]) -> RawSQL:
-    """The outer message's subject, sender or body has the words."""
-    query = _engine_query(words)
+def _term_matches_row(term: Term) -> RawSQL:
+    """The outer message's subject, sender or body matches the term."""
+    query = _engine_query(term)
     sql = _POSTGRES_MATCHES_ROW if connection.vendor == "postgresql" else _SQLITE_MATCHES_ROW
-    return RawSQL(sql, (query, query), output_field=BooleanField())  # noqa: S611
+    return RawSQL(sql, (*query, *query), output_field=BooleanField())  # noqa: S611
