@@ -342,7 +342,9 @@ def _record_success(mailbox: Mailbox, report: SyncReport) -> None:
         last_error_code=code,
         last_error=warning,
         error_since=since,
-        next_sync_at=scheduler.next_sync_after_success(mailbox, now),
+        next_sync_at=scheduler.next_sync_after_success(
+            mailbox, state.next_sync_at, state.last_sync_started_at, now
+        ),
         last_run_fetched=report.fetched,
         last_run_created=report.created,
     )

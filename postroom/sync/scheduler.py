@@ -2,10 +2,11 @@
 (capped) after failures, and which mailboxes are due now.
 
 The periodic task runs once a minute on every worker, each at its own second of the minute (Huey counts
-60 s from the worker's start). A run ends by setting next_sync_at to its finish time plus the interval,
-a little after the minute it started in. So the scheduler takes, in each minute, every mailbox falling
-due before that minute ends (`take_due`): a mailbox due at 12:01:30 is synced at the first scheduler run
-of 12:01, not at 12:02, and an interval of N minutes syncs every N minutes.
+60 s from the worker's start). So the scheduler takes, in each minute, every mailbox falling due before
+that minute ends (`take_due`): a mailbox due at 12:01:30 is synced at the first scheduler run of 12:01,
+not at 12:02. Taking a mailbox in minute M moves its next_sync_at into minute M+N (`reserve`), and a
+successful run keeps it on that schedule however late in a minute it was queued and however long it took
+(`next_sync_after_success`), so an interval of N minutes syncs every N minutes.
 """
 
 from __future__ import annotations
@@ -27,8 +28,22 @@ def interval_minutes(mailbox: Mailbox) -> int:
     return int(config.get("email.sync_interval_minutes", mailbox.organization))
 
 
-def next_sync_after_success(mailbox: Mailbox, now: datetime) -> datetime:
-    return now + timedelta(minutes=interval_minutes(mailbox))
+def next_sync_after_success(
+    mailbox: Mailbox, scheduled: datetime | None, started: datetime | None, now: datetime
+) -> datetime:
+    """When a run that started at `started` and succeeded at `now` is due again, given the mailbox's
+    next_sync_at at its end (`scheduled`). That stays when it is a slot after the start: the scheduler
+    reserved it (`reserve`) one interval past the minute it queued the run in, or past a later minute
+    while the run went on. Counting from the start or the end instead would skip a minute whenever the
+    run slipped into the next minute, or bring a slot reserved during a long run back into the current
+    minute, to be queued twice. Otherwise (no slot, or a back-off reaching further than an interval past
+    the end, which a success ends) one interval after the start. Never before `now`: a run longer than the
+    interval is due again at once, and queued once, not once for every interval it missed."""
+    start = started or now
+    interval = timedelta(minutes=interval_minutes(mailbox))
+    if scheduled is not None and start < scheduled <= end_of_minute(now + interval):
+        return max(scheduled, now)
+    return max(start + interval, now)
 
 
 def next_sync_after_failure(mailbox: Mailbox, now: datetime, consecutive_failures: int) -> datetime:
@@ -72,8 +87,8 @@ def take_due(now: datetime) -> list[Mailbox]:
 def reserve(mailbox: Mailbox, now: datetime) -> bool:
     """Move a due mailbox's next_sync_at one interval ahead before queueing its sync, with a conditional
     UPDATE: when several worker processes run the periodic task, only one queues each mailbox. The run
-    itself sets next_sync_at again when it ends; if the queued task is lost, the mailbox is due again
-    after one interval."""
+    keeps this slot when it succeeds (`next_sync_after_success`); if the queued task is lost, the mailbox
+    is due again after one interval."""
     state = lease.state_of(mailbox)
     due = Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now)
     ahead = now + timedelta(minutes=interval_minutes(mailbox))
