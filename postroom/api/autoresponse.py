@@ -103,6 +103,11 @@ class PreviewOut(Schema):
     content: str
     type: str
     render_error: str
+    regex_timeouts: list[str] = Field(
+        description="A note per regular expression that ran out of time on this message, or was not tried "
+        "because the message's time for them was used up: each counted as no match, as it does when mail "
+        "arrives. Empty when none did."
+    )
 
 
 def _translations(template: EmailTemplate) -> list[TranslationIO]:
@@ -344,4 +349,5 @@ def _preview_out(result: Preview) -> PreviewOut:
         content=result.content,
         type=result.kind,
         render_error=result.render_error,
+        regex_timeouts=list(result.regex_timeouts),
     )

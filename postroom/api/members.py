@@ -20,6 +20,7 @@ from postroom.accounts.models import User
 from postroom.api.errors import Conflict, FieldErrors
 from postroom.api.schemas import MemberIn, MemberOut, MemberPatch, responses
 from postroom.api.tenancy import open_org
+from postroom.organizations.members import ALREADY_MEMBER, is_last_admin, is_member
 from postroom.organizations.models import Membership, Organization, Role
 
 router = Router(tags=["members"])
@@ -53,16 +54,6 @@ def _roles_of(organization: Organization, ids: Iterable[int]) -> list[Role]:
     return roles
 
 
-def _is_last_admin(membership: Membership) -> bool:
-    """Call inside a transaction: locks the organization's admin rows."""
-    if not membership.is_admin:
-        return False
-    admins = Membership.objects.select_for_update().filter(
-        organization_id=membership.organization_id, is_admin=True
-    )
-    return [admin.pk for admin in admins] == [membership.pk]
-
-
 def _new_user(payload: MemberIn, email: str) -> User:
     """Create the user named by a POST for an unknown email, after checking the password."""
     full_name = payload.full_name.strip()
@@ -83,8 +74,8 @@ def _checked_email(organization: Organization, raw: str) -> str:
         validate_email(email)
     except ValidationError:
         raise FieldErrors.single("email", "Enter a valid email address.") from None
-    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
-        raise FieldErrors.single("email", "This user is already a member of the organization.")
+    if is_member(organization, email):
+        raise FieldErrors.single("email", ALREADY_MEMBER)
     return email
 
 
@@ -141,7 +132,7 @@ def update_member(request: HttpRequest, slug: str, user_id: int, payload: Member
     roles = _roles_of(access.organization, payload.roles) if payload.roles is not None else None
     with transaction.atomic():
         if payload.is_admin is not None and payload.is_admin != membership.is_admin:
-            if not payload.is_admin and _is_last_admin(membership):
+            if not payload.is_admin and is_last_admin(membership):
                 raise Conflict(LAST_ADMIN)
             membership.is_admin = payload.is_admin
             membership.save(update_fields=["is_admin"])
@@ -159,7 +150,7 @@ def remove_member(request: HttpRequest, slug: str, user_id: int) -> Status[None]
     access = open_org(request, slug, "admin")
     membership = _membership(access.organization, user_id)
     with transaction.atomic():
-        if _is_last_admin(membership):
+        if is_last_admin(membership):
             raise Conflict(LAST_ADMIN)
         membership.delete()
     return Status(204, None)

@@ -12,11 +12,10 @@ from ninja import Router, Status
 from postroom.api.errors import FieldErrors
 from postroom.api.schemas import RoleIn, RoleOut, RolePatch, responses
 from postroom.api.tenancy import open_org
+from postroom.organizations.members import ROLE_NAME_TAKEN, role_name_taken
 from postroom.organizations.models import Organization, Role
 
 router = Router(tags=["roles"])
-
-NAME_TAKEN = "This organization already has a role with this name."
 
 
 def role_out(role: Role) -> RoleOut:
@@ -34,8 +33,8 @@ def _check(organization: Organization, role: Role) -> None:
         errors["name"] = ["Enter the role's name."]
     elif len(role.name) > 100:
         errors["name"] = ["Use at most 100 characters."]
-    elif Role.objects.filter(organization=organization, name__iexact=role.name).exclude(pk=role.pk).exists():
-        errors["name"] = [NAME_TAKEN]
+    elif role_name_taken(organization, role.name, role):
+        errors["name"] = [ROLE_NAME_TAKEN]
     if len(role.description) > 300:
         errors["description"] = ["Use at most 300 characters."]
     if errors:
@@ -48,7 +47,7 @@ def _save(organization: Organization, role: Role) -> Role:
         with transaction.atomic():
             role.save()
     except IntegrityError:  # a concurrent request took the name
-        raise FieldErrors.single("name", NAME_TAKEN) from None
+        raise FieldErrors.single("name", ROLE_NAME_TAKEN) from None
     return role
 
 

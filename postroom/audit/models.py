@@ -27,6 +27,7 @@ class ObjectType(models.TextChoices):
     ROLE = "role", "Role"
     MEMBERSHIP = "membership", "Membership"
     LEAD_SOURCE = "lead_source", "Lead source"
+    LEAD = "lead", "Lead"
     CONFIGURATION = "configuration", "Configuration value"
 
 

@@ -1,6 +1,7 @@
 """Recording changes: model signals take a snapshot before and after every save, M2M change and delete of
 a tracked object (see `trackers`), so the web UI, the API, the command line and config import are all
-covered, whichever path saved the object.
+covered, whichever path saved the object. Of a lead only a save of the language is recorded: conversion
+creates leads by the thousand, people only set their language (`Tracker.edited_fields`).
 
 Inside `batch()` the snapshots of one object are merged: a mailbox saved with its access lists, or a rule
 with its conditions, becomes one entry written at the end of the batch (in the caller's transaction), with
@@ -123,8 +124,14 @@ def _record(instance: models.Model, pk: Any, before: Snapshot | None, after: Sna
 # --- Signal receivers -------------------------------------------------------------------------------
 
 
-def _before_save(sender: type[models.Model], instance: models.Model, raw: bool = False, **kw: Any) -> None:
-    if not raw:
+def _before_save(
+    sender: type[models.Model],
+    instance: models.Model,
+    raw: bool = False,
+    update_fields: frozenset[str] | None = None,
+    **kw: Any,
+) -> None:
+    if not raw and TRACKERS[sender].records_save(update_fields):
         watch(instance)
 
 
@@ -164,10 +171,12 @@ def _m2m(sender: Any, instance: models.Model, action: str, reverse: bool, **kw: 
 
 
 def connect() -> None:
-    for model in TRACKERS:
+    for model, tracker in TRACKERS.items():
         uid = f"audit-{model._meta.label}"
         pre_save.connect(_before_save, sender=model, dispatch_uid=uid)
         post_save.connect(_after_save, sender=model, dispatch_uid=uid)
+        if tracker.edited_fields is not None:
+            continue  # only edits of those fields are recorded (see Tracker.edited_fields)
         pre_delete.connect(_before_delete, sender=model, dispatch_uid=uid)
         post_delete.connect(_after_delete, sender=model, dispatch_uid=uid)
         for field in model._meta.many_to_many:

@@ -4,7 +4,7 @@ from the database, so a change is the difference between the snapshot before and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from django.db import models
 
 from postroom.audit.models import ObjectType
 from postroom.autoresponse.models import EmailTemplate, Rule
-from postroom.crm.models import LeadSource
+from postroom.crm.models import Lead, LeadSource
 from postroom.mailboxes.models import Mailbox
 from postroom.organizations.models import ConfigValue, Membership, Role
 
@@ -29,6 +29,14 @@ class Tracker:
     # Objects of the tracked model that are not audited on their own (a rule's own response template is
     # part of the rule's snapshot).
     skip: Callable[[Any], bool] = lambda obj: False
+    # Set for a model the system creates and people only edit a few fields of: only saves that name one
+    # of these in `update_fields` are recorded, so creating (or deleting) one costs no query and no row.
+    edited_fields: frozenset[str] | None = None
+
+    def records_save(self, update_fields: Iterable[str] | None) -> bool:
+        if self.edited_fields is None:
+            return True
+        return update_fields is not None and not self.edited_fields.isdisjoint(update_fields)
 
 
 def _name(obj: models.Model | None) -> str | None:
@@ -93,6 +101,11 @@ def lead_source_snapshot(source: LeadSource) -> Snapshot:
     return {"key": source.key, "label": source.label, "position": source.position, "retired": source.retired}
 
 
+def lead_snapshot(lead: Lead) -> Snapshot:
+    # Only what people edit on a lead; the rest comes from the converted mail.
+    return {"language": lead.language}
+
+
 def config_snapshot(value: ConfigValue) -> Snapshot:
     return {value.key: value.value}
 
@@ -108,5 +121,11 @@ TRACKERS: dict[type[models.Model], Tracker] = {
     Role: Tracker(ObjectType.ROLE, role_snapshot, lambda r: r.name),
     Membership: Tracker(ObjectType.MEMBERSHIP, membership_snapshot, lambda m: m.user.email),
     LeadSource: Tracker(ObjectType.LEAD_SOURCE, lead_source_snapshot, lambda s: s.label),
+    Lead: Tracker(
+        ObjectType.LEAD,
+        lead_snapshot,
+        lambda lead: f"{lead.reference} {lead.name}".strip(),
+        edited_fields=frozenset({"language"}),
+    ),
     ConfigValue: Tracker(ObjectType.CONFIGURATION, config_snapshot, lambda v: v.key),
 }

@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 
 from postroom.accounts.models import User
 from postroom.organizations import config
-from postroom.organizations.models import Membership, Organization, Role
+from postroom.organizations.members import ALREADY_MEMBER, ROLE_NAME_TAKEN, is_member, role_name_taken
+from postroom.organizations.models import Organization, Role
 
 # ModelForm is generic only in the type stubs; subscripting it at runtime raises TypeError.
 if TYPE_CHECKING:
@@ -40,9 +41,8 @@ class RoleForm(_RoleModelForm):
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
-        clash = Role.objects.filter(organization=self.organization, name__iexact=name)
-        if clash.exclude(pk=self.instance.pk).exists():
-            raise ValidationError("This organization already has a role with this name.")
+        if role_name_taken(self.organization, name, self.instance):
+            raise ValidationError(ROLE_NAME_TAKEN)
         return name
 
     def save(self, commit: bool = True) -> Role:
@@ -95,8 +95,8 @@ class AddUserForm(MembershipForm):
 
     def clean_email(self) -> str:
         email: str = self.cleaned_data["email"].strip().lower()
-        if Membership.objects.filter(organization=self.organization, user__email__iexact=email).exists():
-            raise ValidationError("This user is already a member of the organization.")
+        if is_member(self.organization, email):
+            raise ValidationError(ALREADY_MEMBER)
         return email
 
     def clean(self) -> dict[str, Any]:

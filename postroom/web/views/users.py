@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from postroom.accounts.models import User
 from postroom.organizations.access import OrgAccess
+from postroom.organizations.members import is_last_admin
 from postroom.organizations.models import Membership
 from postroom.web.forms import AddUserForm, MembershipForm
 from postroom.web.guards import org_view, posted
@@ -21,18 +22,6 @@ def _membership(access: OrgAccess, user_id: int) -> Membership:
     return get_object_or_404(
         Membership.objects.select_related("user"), user_id=user_id, organization=access.organization
     )
-
-
-def _is_last_admin(membership: Membership) -> bool:
-    """Whether `membership` is its organization's only admin. Inside a transaction the admin rows are
-    locked, so two admins removing each other at once cannot leave the organization without one.
-    """
-    if not membership.is_admin:
-        return False
-    admins = Membership.objects.select_for_update().filter(
-        organization_id=membership.organization_id, is_admin=True
-    )
-    return [a.pk for a in admins] == [membership.pk]
 
 
 def _last_admin_message(access: OrgAccess, membership: Membership) -> str:
@@ -76,7 +65,7 @@ def user_add(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 def _save_membership(access: OrgAccess, membership: Membership, form: MembershipForm) -> bool:
     """Apply the form; False (with the error on the form) when it would leave no admin."""
     with transaction.atomic():
-        if not form.cleaned_data["is_admin"] and _is_last_admin(membership):
+        if not form.cleaned_data["is_admin"] and is_last_admin(membership):
             form.add_error("is_admin", _last_admin_message(access, membership))
             return False
         membership.is_admin = form.cleaned_data["is_admin"]
@@ -103,7 +92,7 @@ def user_edit(request: HttpRequest, access: OrgAccess, user_id: int) -> HttpResp
 def user_remove(request: HttpRequest, access: OrgAccess, user_id: int) -> HttpResponse:
     membership = _membership(access, user_id)
     with transaction.atomic():
-        blocked = _last_admin_message(access, membership) if _is_last_admin(membership) else ""
+        blocked = _last_admin_message(access, membership) if is_last_admin(membership) else ""
         if request.method == "POST" and not blocked:
             membership.delete()
     if request.method == "POST" and not blocked:
