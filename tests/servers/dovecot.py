@@ -6,7 +6,6 @@ Nothing under /etc/dovecot is used. Several instances run side by side (one per 
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import socket
 import ssl
@@ -19,12 +18,12 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.servers.apt import ensure_package
 from tests.servers.certs import TestCertificates
 from tests.servers.ports import free_port
 
 DOVECOT = Path("/usr/sbin/dovecot")
 DOVEADM = Path("/usr/bin/doveadm")
-INSTALL_LOCK = Path("/tmp/postroom-dovecot-install.lock")  # noqa: S108 - shared by xdist workers on purpose
 HOST = "127.0.0.1"
 # Also listened on: the certificate does not name it, so connecting here is a hostname mismatch.
 MISMATCH_HOST = "127.0.0.2"
@@ -47,18 +46,8 @@ class Credentials:
 
 
 def ensure_installed() -> None:
-    """Install Debian's dovecot-imapd once, even with several xdist workers asking at the same time."""
-    if DOVECOT.exists():
-        return
-    with INSTALL_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if DOVECOT.exists():
-            return
-        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "dovecot-imapd"]
-        if subprocess.run(install, env=env, capture_output=True).returncode != 0:  # noqa: S603
-            subprocess.run(["apt-get", "update"], env=env, check=True, capture_output=True)  # noqa: S607
-            subprocess.run(install, env=env, check=True, capture_output=True)  # noqa: S603
+    """Install Debian's dovecot-imapd once."""
+    ensure_package(DOVECOT, "dovecot-imapd")
 
 
 @dataclass
