@@ -11,12 +11,15 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from postroom.messages import search_index
+from postroom.messages.store import store_messages
 from postroom.operations.heartbeat import TimingRecorder
 from postroom.operations.models import WorkerHeartbeat
 from postroom.outbox.models import Kind, OutgoingMessage, Status
 from postroom.sync.models import Folder, MailboxSyncState
 from tests.conftest import Cast
 from tests.factories import make_mailbox
+from tests.mailbuilder import build
 
 pytestmark = pytest.mark.django_db
 TOKEN = "metrics-Token-93xq"
@@ -135,3 +138,12 @@ def test_task_durations_over_all_workers_and_worker_ages(token: str) -> None:
     assert found[("postroom_task_duration_seconds_bucket", (("le", "+Inf"), task))] == 3
     assert found[("postroom_workers_alive", ())] == 1
     assert 5 <= found[("postroom_worker_heartbeat_age_seconds", (("worker", "h:1"),))] < 30
+
+
+def test_bodies_waiting_for_their_search_vector(token: str, cast: Cast) -> None:
+    store_messages(cast.acme, [build(subject=f"m{n}", body="words\n") for n in range(3)])
+    waiting = 3 if search_index.deferred() else 0  # SQLite indexes in its FTS5 triggers at once
+
+    assert samples(scrape())[("postroom_search_bodies_unindexed", ())] == waiting
+    search_index.index_pending()
+    assert samples(scrape())[("postroom_search_bodies_unindexed", ())] == 0

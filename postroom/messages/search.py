@@ -1,11 +1,11 @@
 """Full-text search over the mail a member may see: subject, sender and plain-text body.
 
-PostgreSQL matches GIN-indexed `tsvector` expressions (`HEAD_VECTOR`, `BODY_VECTOR`, created by migration
-mail 0004 from these very strings); SQLite matches FTS5 tables kept current by triggers. Both read a query
-the same way: whitespace separates terms, every term must occur (in the subject, the sender or the body),
-the words inside one term must be adjacent (so `ann@example.org` finds that address), and words match
-whole words, in any case (no prefixes: without a prefix index FTS5 reads a prefix's whole index, which
-costs a second at a million messages).
+PostgreSQL matches GIN-indexed `tsvector` columns (`HEAD_VECTOR`, `BODY_VECTOR`, created by migration
+mail 0004 from these very strings; since mail 0006 the body's is filled after the sync); SQLite matches
+FTS5 tables kept current by triggers. Both read a query the same way: whitespace separates terms, every
+term must occur (in the subject, the sender or the body), the words inside one term must be adjacent (so
+`ann@example.org` finds that address), and words match whole words, in any case (no prefixes: without a
+prefix index FTS5 reads a prefix's whole index, which costs a second at a million messages).
 
 Where the engines differ: PostgreSQL's parser keeps an e-mail address, a host name, a URL (and its host
 and path) or a file path whole, as one word, where FTS5 splits it at every '@', '.', '/' and '-'. So on
@@ -43,32 +43,34 @@ HEAD_VECTOR = (
 )
 # to_tsvector refuses input over 1 MB; a body's first 100,000 characters are what search can find.
 BODY_VECTOR = "to_tsvector('simple'::regconfig, left(text, 100000))"
-# Both vectors are stored generated columns of this name (migration mail 0004), so they are computed once.
+# Both vectors are stored in columns of this name (migration mail 0004), so they are computed once: the
+# head's as a generated column, the body's by `postroom.messages.search_index` (mail 0006).
 SEARCH_COLUMN = "search_vector"
 
 # The user's words are always query parameters. A term matches the outer message row by its own id, so
 # the engines seek that id in the term's index instead of reading all of a common word's matches.
 # On PostgreSQL a term is its words adjacent, or its text as typed read by the parser that made the
 # vectors (which keeps addresses and URLs whole): `to_tsquery(words) || phraseto_tsquery(text)`, the two
-# parameters of `_engine_query`.
+# parameters of `_engine_query`. A body whose vector the indexer has not filled yet (NULL: stored moments
+# ago, see `postroom.messages.search_index`) is matched on its text, found by the partial index
+# mail_messagebody_unindexed; `_BODY_MATCHES` therefore takes the term's parameters twice.
+_TSQUERY = "(to_tsquery('simple', %s) || phraseto_tsquery('simple', %s))"
+_BODY_MATCHES = f"({SEARCH_COLUMN} @@ {_TSQUERY} OR {SEARCH_COLUMN} IS NULL AND {BODY_VECTOR} @@ {_TSQUERY})"
+# Only module constants are formatted into these statements (hence the noqa), never user input.
 _POSTGRES_MATCHES_ROW = (
-    '"mail_message"."search_vector"'
-    " @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s))"
+    f'"mail_message"."search_vector" @@ {_TSQUERY}'  # noqa: S608
     ' OR EXISTS (SELECT 1 FROM mail_messagebody WHERE message_id = "mail_message"."id"'
-    " AND search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)))"
+    f" AND {_BODY_MATCHES})"
 )
 _POSTGRES_PROBE = (
-    "(SELECT id FROM mail_message"
-    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)) LIMIT %s)"
+    f"(SELECT id FROM mail_message WHERE search_vector @@ {_TSQUERY} LIMIT %s)"  # noqa: S608
+    f" UNION ALL (SELECT message_id FROM mail_messagebody WHERE search_vector @@ {_TSQUERY} LIMIT %s)"
     " UNION ALL (SELECT message_id FROM mail_messagebody"
-    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)) LIMIT %s)"
+    f" WHERE search_vector IS NULL AND {BODY_VECTOR} @@ {_TSQUERY} LIMIT %s)"
 )
 _POSTGRES_MATCHES_AMONG = (
-    "SELECT id FROM mail_message"
-    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s)) AND id = ANY(%s)"
-    " UNION SELECT message_id FROM mail_messagebody"
-    " WHERE search_vector @@ (to_tsquery('simple', %s) || phraseto_tsquery('simple', %s))"
-    " AND message_id = ANY(%s)"
+    f"SELECT id FROM mail_message WHERE search_vector @@ {_TSQUERY} AND id = ANY(%s)"  # noqa: S608
+    f" UNION SELECT message_id FROM mail_messagebody WHERE {_BODY_MATCHES} AND message_id = ANY(%s)"
 )
 _SQLITE_MATCHES_ROW = (
     'EXISTS (SELECT 1 FROM mail_search_head WHERE mail_search_head MATCH %s AND rowid = "mail_message"."id")'
@@ -176,7 +178,11 @@ def _rare_term_ids(terms: list[Term]) -> list[int] | None:
         for term in terms:
             query = _engine_query(term)
             probe = _POSTGRES_PROBE if connection.vendor == "postgresql" else _SQLITE_PROBE
-            cursor.execute(probe, (*query, RARE_MATCHES + 1, *query, RARE_MATCHES + 1))
+            limit = RARE_MATCHES + 1
+            if connection.vendor == "postgresql":
+                cursor.execute(probe, (*query, limit, *query, limit, *query, limit))
+            else:
+                cursor.execute(probe, (*query, limit, *query, limit))
             ids = sorted({row[0] for row in cursor.fetchall()})
             if len(ids) <= RARE_MATCHES:
                 return ids
@@ -198,11 +204,12 @@ def _term_matches_among(term: Term, ids: list[int]) -> Q | RawSQL:
     if connection.vendor != "postgresql":
         return _term_matches_row(term)
     query = _engine_query(term)
-    return Q(pk__in=RawSQL(_POSTGRES_MATCHES_AMONG, (*query, ids, *query, ids)))  # noqa: S611
+    return Q(pk__in=RawSQL(_POSTGRES_MATCHES_AMONG, (*query, ids, *query, *query, ids)))  # noqa: S611
 
 
 def _term_matches_row(term: Term) -> RawSQL:
     """The outer message's subject, sender or body matches the term."""
     query = _engine_query(term)
-    sql = _POSTGRES_MATCHES_ROW if connection.vendor == "postgresql" else _SQLITE_MATCHES_ROW
-    return RawSQL(sql, (*query, *query), output_field=BooleanField())  # noqa: S611
+    if connection.vendor == "postgresql":
+        return RawSQL(_POSTGRES_MATCHES_ROW, (*query, *query, *query), output_field=BooleanField())  # noqa: S611
+    return RawSQL(_SQLITE_MATCHES_ROW, (*query, *query), output_field=BooleanField())  # noqa: S611

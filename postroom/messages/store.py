@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
-from postroom.messages import bulk
+from postroom.messages import bulk, search_index
 from postroom.messages.models import Attachment, Message, MessageBody, MessageRaw, ThreadKey
 from postroom.messages.parse import ParsedAttachment, ParsedMessage, parse
 from postroom.messages.threads import Retry, assign_threads
@@ -242,6 +242,8 @@ def _insert_details(
         [_attachment_row(m, a) for m, p in zip(message_ids, parsed, strict=True) for a in p.attachments],
         same={"organization_id": org},
     )
+    if message_ids:
+        search_index.wake_after_commit()  # the bodies' search vectors are filled after this batch commits
 
 
 def _insert_wide(model: type[models.Model], columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:

@@ -26,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from postroom.crm.models import Case, Lead
+from postroom.messages import search_index
 from postroom.operations.heartbeat import FRESH_SECONDS, TASK_BUCKETS
 from postroom.operations.models import TaskTiming, WorkerHeartbeat
 from postroom.organizations.models import Organization
@@ -120,7 +121,12 @@ def work_metrics(slugs: dict[int, str]) -> Iterable[Metric]:
     )
     for org_id, status, n in _grouped(InboundJob.objects.all(), "status"):
         jobs.add_metric([slugs.get(org_id, ""), status], n)
-    return [outbox, failing, replies, conversions, jobs]
+    unindexed = GaugeMetricFamily(
+        "postroom_search_bodies_unindexed",
+        "Stored bodies whose search vector is not filled yet (PostgreSQL; found by their text meanwhile).",
+        value=search_index.pending(),
+    )
+    return [outbox, failing, replies, conversions, jobs, unindexed]
 
 
 def _grouped(rows: QuerySet[Any], field: str) -> list[tuple[int, str, int]]:
