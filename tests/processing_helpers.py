@@ -16,8 +16,9 @@ from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
 from postroom.messages.store import store_messages
 from postroom.organizations.models import Organization
+from postroom.processing.intake import record_new_placements
 from postroom.processing.models import InboundJob
-from postroom.processing.runner import record_new_placements, run_due_jobs
+from postroom.processing.runner import run_due_jobs
 from postroom.sync.models import Folder, Placement
 from tests.factories import make_lead_source, make_mailbox
 from tests.mailbuilder import build

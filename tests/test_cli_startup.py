@@ -62,6 +62,22 @@ def test_sync_loads_no_other_command_group_nor_the_queue(tmp_path: Path) -> None
     # Huey imports redis and psycopg whatever its storage; django_stubs_ext imports the admin.
     assert not loaded & {"huey", "redis", "psycopg", "django_stubs_ext", "waitress"}
     assert "django.contrib.admin" not in loaded
+    # The sync records processing jobs (processing.intake) but never runs them: no steps, no templates.
+    assert "postroom.processing.intake" in loaded
+    assert not loaded & {"postroom.processing.runner", "postroom.processing.steps", "jinja2"}
+
+
+def test_queueing_processing_loads_the_queue_but_not_the_runner(tmp_path: Path) -> None:
+    """What a sync's batch commit imports to wake the workers (processing.intake.wake)."""
+    loaded = modules_loaded_by(
+        "import sys, django\n"
+        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'postroom.settings'\n"
+        "django.setup()\n"
+        "import postroom.processing.tasks\n",
+        tmp_path,
+    )
+    assert "huey" in loaded
+    assert not loaded & {"postroom.processing.runner", "postroom.processing.steps", "jinja2"}
 
 
 def test_parsing_process_imports_neither_django_nor_the_imap_client(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from django.db import IntegrityError, transaction
 
 from postroom.crm.models import Case, Lead, ThreadRecord
 from postroom.messages.models import Thread
+from postroom.processing.intake import record_new_placements
 from postroom.processing.models import Conversion, InboundJob, JobStatus
-from postroom.processing.runner import record_new_placements
 from postroom.sync.models import Placement
 from tests.conftest import Cast
 from tests.factories import make_lead_source

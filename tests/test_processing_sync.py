@@ -2,8 +2,8 @@
 under replies, moves between synced folders, a UIDVALIDITY re-sync and a copy in a second mailbox;
 nothing from Sent/Trash/Junk or from before processing was enabled.
 
-The sync engine records the processing jobs inside its batch transaction (`record_new_placements`); these
-tests rely on that call, then run the due jobs as a worker would."""
+The sync engine records the processing jobs inside its batch transaction
+(`intake.record_new_placements`); these tests rely on that call, then run the due jobs as a worker would."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Running inbound jobs: create them with the sync's batch, claim them in batches, run the steps,
 retry with back-off, and never lose one.
 
-- `record_new_placements` is called inside the sync's batch transaction, so a job exists exactly when
-  its message and placement committed; the worker is woken only after that commit (`on_commit`).
+- Jobs are created by `postroom.processing.intake.record_new_placements`, inside the sync's batch
+  transaction, so a job exists exactly when its message and placement committed; the worker is woken
+  only after that commit (`on_commit`).
 - A periodic sweep (`tasks.sweep_inbound_jobs`) runs whatever is due, so a lost wake-up delays a job by
   at most a minute and never drops it.
 - Claiming is one conditional UPDATE over a batch of due jobs (pending and due, or running with an
@@ -19,23 +20,21 @@ retry with back-off, and never lose one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from postroom.autoresponse.models import Rule
 from postroom.crm.conversion import serialise_conversions
 from postroom.logs import log_context
-from postroom.mailboxes.models import Mailbox, ProcessType
 from postroom.messages import bulk
 from postroom.operations import liveness
 from postroom.processing import batchcache
+from postroom.processing.intake import wake
 from postroom.processing.models import Conversion, InboundJob, JobStatus
 from postroom.processing.steps import STEPS, StepFailed, prepare
-from postroom.sync.models import Folder, Placement
 
 logger = logging.getLogger(__name__)
 
@@ -59,53 +58,6 @@ RESULT_ATTRIBUTES = (  # what running a job changes on it
 
 # What the steps record on a job: conversion, lead id, case id, skips.
 Recorded = tuple[str, int | None, int | None, dict[str, str]]
-
-
-def record_new_placements(placements: Iterable[Placement]) -> int:
-    """Create a pending job for each (mailbox, message) not seen before and wake a worker once the
-    surrounding transaction commits. Safe inside the sync's batch transaction and safe to repeat: a
-    message moved between folders, re-synced, or placed twice in one mailbox keeps its first job.
-    Returns how many placements were offered."""
-    offered = list(placements)
-    busy = _mailboxes_with_work({p.mailbox_id for p in offered})
-    rows = [p for p in offered if p.mailbox_id in busy]
-    if not rows:
-        return len(offered)
-    kinds = dict(Folder.objects.filter(pk__in={p.folder_id for p in rows}).values_list("pk", "kind"))
-    jobs: dict[tuple[int, int], InboundJob] = {}
-    for p in rows:
-        jobs.setdefault(
-            (p.mailbox_id, p.message_id),
-            InboundJob(
-                organization_id=p.organization_id,
-                mailbox_id=p.mailbox_id,
-                message_id=p.message_id,
-                folder_kind=kinds.get(p.folder_id, "other"),
-                internal_date=p.internal_date,
-            ),
-        )
-    InboundJob.objects.bulk_create(list(jobs.values()), ignore_conflicts=True, batch_size=500)
-    mailbox_ids = sorted({p.mailbox_id for p in rows})
-    transaction.on_commit(lambda: _wake(mailbox_ids))
-    return len(offered)
-
-
-def _mailboxes_with_work(mailbox_ids: set[int]) -> set[int]:
-    """The mailboxes that convert mail or have an active auto-response rule. Mail stored while a mailbox
-    has neither can never be converted or answered later (both only act on mail received after they were
-    turned on), so the sync records no job for it: a Do Nothing mailbox's history costs no jobs."""
-    if not mailbox_ids:
-        return set()
-    converting = Mailbox.objects.filter(pk__in=mailbox_ids).exclude(process_type=ProcessType.NONE)
-    answering = Rule.objects.filter(mailbox_id__in=mailbox_ids, active=True)
-    return set(converting.values_list("pk", flat=True)) | set(answering.values_list("mailbox_id", flat=True))
-
-
-def _wake(mailbox_ids: list[int]) -> None:
-    from postroom.processing.tasks import process_mailbox_jobs  # huey is only needed by workers
-
-    for mailbox_id in mailbox_ids:
-        process_mailbox_jobs(mailbox_id)
 
 
 def due(now: datetime) -> Q:
@@ -235,5 +187,5 @@ def retry_failed(mailbox_id: int, now: datetime | None = None) -> int:
         status=JobStatus.PENDING, attempts=0, next_attempt_at=now, finished_at=None
     )
     if count:
-        transaction.on_commit(lambda: _wake([mailbox_id]))
+        transaction.on_commit(lambda: wake([mailbox_id]))
     return count

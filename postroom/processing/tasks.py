@@ -14,12 +14,17 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 from postroom.logs import log_context
 from postroom.operations.liveness import expire_dead_claims
 from postroom.processing.models import InboundJob, JobStatus
-from postroom.processing.runner import run_due_jobs
+
+# The runner (and the steps it imports: conversion, auto-responses, templates, the outbox) is imported
+# when a task runs, not with this module: a sync queues these tasks after every batch, and `postroom sync`
+# would otherwise load all of processing for nothing.
 
 
 @db_task()  # type: ignore[untyped-decorator]  # huey is untyped
 def process_mailbox_jobs(mailbox_id: int) -> int:
     """Run the due jobs of one mailbox; returns how many ran."""
+    from postroom.processing.runner import run_due_jobs
+
     with log_context(mailbox=mailbox_id):
         return run_due_jobs(mailbox_id=mailbox_id)
 
@@ -27,5 +32,7 @@ def process_mailbox_jobs(mailbox_id: int) -> int:
 @db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]  # huey is untyped
 def sweep_inbound_jobs() -> int:
     """Run every due job of every mailbox (first freeing jobs held by dead workers); returns how many ran."""
+    from postroom.processing.runner import run_due_jobs
+
     expire_dead_claims(InboundJob.objects.filter(status=JobStatus.RUNNING), timezone.now())
     return run_due_jobs()

@@ -32,7 +32,7 @@ from postroom.mailboxes.models import Mailbox
 from postroom.messages import bulk
 from postroom.messages.parse import ParsedMessage
 from postroom.messages.store import store_parsed
-from postroom.processing.runner import record_new_placements
+from postroom.processing.intake import record_new_placements
 from postroom.sync import imap, lease, net, scheduler
 from postroom.sync.check import imap_endpoint
 from postroom.sync.errors import MailServerError, scrub
