@@ -12,7 +12,8 @@ database and a private Redis queue, and then for each worker count K, on a fresh
   (a) bare fetch: K processes download every message of every mailbox with imaplib (bytes discarded);
   (b) Postroom: K real `postroom worker` processes (1 thread each by default) on PostgreSQL + Redis sync
       every mailbox (fetch, parse, store, thread) and process it (Convert To Case): timed from starting
-      the workers until every message is stored ("stored") and every processing job is done ("processed").
+      the workers until every message is stored ("stored") and every processing job is done and every
+      body indexed for search ("processed"; the workers fill the body search vectors after each batch).
       With IDLE on (the default, as in production) the workers' IDLE watchers sync at once; with --no-idle
       a sync of every mailbox is put on the queue before the workers start, as the scheduler would.
 
@@ -289,11 +290,13 @@ class Sampler:
         self._progress_at = time.perf_counter()
 
     def sample(self, elapsed: float) -> None:
+        from postroom.messages import search_index
         from postroom.processing.models import InboundJob, JobStatus
         from postroom.sync.models import MailboxSyncState, Placement
 
         stored = Placement.objects.count()
         unfinished = InboundJob.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).count()
+        unfinished += search_index.pending()  # bodies the workers have not indexed for search yet
         if (stored, unfinished) != (self.stored, self.unfinished):
             self._progress_at = time.perf_counter()
         self.stored, self.unfinished = stored, unfinished
@@ -319,7 +322,7 @@ class Sampler:
         return time.perf_counter() - self._progress_at > STALL_SECONDS
 
     def describe(self) -> str:
-        return f"{self.stored}/{self.expected} stored, {self.unfinished} jobs unfinished"
+        return f"{self.stored}/{self.expected} stored, {self.unfinished} jobs and bodies to index unfinished"
 
     def sync_errors(self) -> list[str]:
         from postroom.sync.models import MailboxSyncState
