@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save
 
 from postroom.crm.models import Case, Lead, ThreadRecord
 from postroom.messages.models import Thread
@@ -67,6 +68,31 @@ def test_new_thread_creates_one_case_with_the_mailbox_settings(cast: Cast) -> No
     )
     assert (case.message, case.thread_id, case.reference) == (message, message.thread_id, "CASE-1")
     assert job_of(mailbox, message).case == case
+    claim = ThreadRecord.objects.get()
+    assert (case.record, claim.thread_id, claim.kind) == (claim, message.thread_id, "case")
+    assert case.created_at is not None and claim.created_at is not None
+
+
+def test_a_receiver_of_saves_still_hears_of_every_converted_record(cast: Cast) -> None:
+    """Cases and thread claims are inserted without the ORM's save() while nothing listens; whatever
+    starts listening (an audit tracker, say) is called as for Model.objects.create."""
+    heard: list[tuple[str, bool]] = []
+
+    def hear(sender: type, instance: Case | ThreadRecord, created: bool, **_: object) -> None:
+        heard.append((type(instance).__name__, created))
+
+    post_save.connect(hear, sender=Case, dispatch_uid="test-hear-cases")
+    post_save.connect(hear, sender=ThreadRecord, dispatch_uid="test-hear-claims")
+    try:
+        mailbox = case_mailbox(cast.acme, cast.member)
+        arrive(mailbox, [build(subject="Heard")])
+        process()
+    finally:
+        post_save.disconnect(sender=Case, dispatch_uid="test-hear-cases")
+        post_save.disconnect(sender=ThreadRecord, dispatch_uid="test-hear-claims")
+
+    assert heard == [("ThreadRecord", True), ("Case", True)]
+    assert Case.objects.get().subject == "Heard"
 
 
 def test_replies_second_mailbox_copy_resync_and_move_create_no_second_record(cast: Cast) -> None:
