@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from itertools import islice
 
+import pytest
 from django.utils import timezone
 
 from postroom.mailboxes.models import Mailbox
@@ -36,10 +37,19 @@ def append_later(server: Dovecot, user: Credentials, raw: bytes, delay: float = 
     return thread
 
 
-def test_idle_notices_new_mail_within_seconds(cast: Cast, dovecot: Dovecot, imap_user: Credentials) -> None:
+@pytest.fixture
+def synced_inbox(cast: Cast, dovecot: Dovecot, imap_user: Credentials) -> Mailbox:
+    """A mailbox with INBOX ticked, synced once: IDLE then waits for what arrives next."""
     mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
     tick(mailbox, "INBOX")
     sync_mailbox(mailbox)
+    return mailbox
+
+
+def test_idle_notices_new_mail_within_seconds(
+    synced_inbox: Mailbox, dovecot: Dovecot, imap_user: Credentials
+) -> None:
+    mailbox = synced_inbox
     raw = build(subject="Urgent")
     delivery = append_later(dovecot, imap_user, raw)
     started = time.monotonic()
@@ -61,12 +71,8 @@ def test_idle_times_out_quietly_when_nothing_arrives(
     assert wait_for_new_mail(mailbox, 1) is False
 
 
-def test_a_stop_ends_the_idle_wait_long_before_its_timeout(
-    cast: Cast, dovecot: Dovecot, imap_user: Credentials
-) -> None:
-    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
-    tick(mailbox, "INBOX")
-    sync_mailbox(mailbox)
+def test_a_stop_ends_the_idle_wait_long_before_its_timeout(synced_inbox: Mailbox) -> None:
+    mailbox = synced_inbox
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
     started = time.monotonic()
@@ -103,11 +109,9 @@ def test_watcher_syncs_again_as_soon_as_idle_reports_new_mail(
 
 
 def test_mail_that_arrived_since_the_last_sync_ends_the_wait_at_once(
-    cast: Cast, dovecot: Dovecot, imap_user: Credentials
+    synced_inbox: Mailbox, dovecot: Dovecot, imap_user: Credentials
 ) -> None:
-    mailbox = imap_mailbox(cast.acme, dovecot, imap_user)
-    tick(mailbox, "INBOX")
-    sync_mailbox(mailbox)
+    mailbox = synced_inbox
     append(dovecot, imap_user, "INBOX", [build()])
     started = time.monotonic()
 
