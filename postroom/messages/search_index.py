@@ -1,12 +1,12 @@
 """Filling PostgreSQL's body search vectors after the sync stored the bodies (migration mail 0006).
 
 The sync inserts bodies with a NULL vector: computing to_tsvector there was half of PostgreSQL's CPU per
-synced message, and the sync holds the mailbox while it runs. After each batch commits, `wake` queues
-`postroom.messages.tasks.index_search_bodies`, which fills the vectors in chunks; a sweep every minute
-catches a wake-up that was lost. Until then search reads the text of the bodies still NULL
-(`postroom.messages.search`), so nothing is ever unfindable, only slower to find for a moment. Several
-workers index at once without waiting on each other (SKIP LOCKED). SQLite indexes in the FTS5 triggers
-instead: every function here does nothing there.
+synced message, and the sync holds the mailbox while it runs. After each batch commits,
+`wake_after_commit` queues `postroom.messages.tasks.index_search_bodies`, which fills the vectors in
+chunks; a sweep every minute catches a wake-up that was lost. Until then search reads the text of the
+bodies still NULL (`postroom.messages.search`), so nothing is ever unfindable, only slower to find for a
+moment. Several workers index at once without waiting on each other (SKIP LOCKED). SQLite indexes in the
+FTS5 triggers instead: every function here does nothing there.
 """
 
 from __future__ import annotations
