@@ -75,6 +75,34 @@ def seeded_setup(tmp_path: Path, dovecot: Dovecot, user: Credentials) -> tuple[d
     return env, tmp_path / "sync.sqlite3", setup.stdout.strip()
 
 
+def descendants(pid: int) -> set[int]:
+    """The live descendants of `pid`, from /proc."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found |= {int(child)} | descendants(int(child))
+    return found
+
+
+def gone_within(pids: set[int], seconds: float) -> bool:
+    """Whether every one of `pids` has exited (or is a zombie) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = {pid for pid in pids if _running(pid)}
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 def start_sync(env: dict[str, str], mailbox_id: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603
         [postroom_script(), "sync", "--mailbox", mailbox_id, "--once"],
@@ -114,8 +142,11 @@ def test_worker_killed_mid_batch_resumes_with_every_message_exactly_once(
         assert worker.poll() is None, worker.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    helpers = descendants(worker.pid)  # the parsing process, and multiprocessing's resource tracker
+    assert helpers, "a sync of this size parses in a helper process"
     worker.send_signal(signal.SIGKILL)
     worker.wait()
+    assert gone_within(helpers, seconds=15), "the killed sync's helper processes outlived it"
     killed_at = count(db, "SELECT COUNT(*) FROM sync_placement")
     assert 0 < killed_at < N
     assert count(db, "SELECT last_uid FROM sync_folder") == count(db, "SELECT MAX(uid) FROM sync_placement")
