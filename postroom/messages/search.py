@@ -176,13 +176,12 @@ def _rare_term_ids(terms: list[Term]) -> list[int] | None:
     """The ids matching the first term that matches at most RARE_MATCHES messages, if one does."""
     with connection.cursor() as cursor:
         for term in terms:
-            query = _engine_query(term)
-            probe = _POSTGRES_PROBE if connection.vendor == "postgresql" else _SQLITE_PROBE
-            limit = RARE_MATCHES + 1
-            if connection.vendor == "postgresql":
-                cursor.execute(probe, (*query, limit, *query, limit, *query, limit))
-            else:
-                cursor.execute(probe, (*query, limit, *query, limit))
+            # Each part of the probe takes the term's query and the limit: three parts on PostgreSQL
+            # (head, indexed bodies, bodies not indexed yet), two on SQLite.
+            postgres = connection.vendor == "postgresql"
+            probe, parts = (_POSTGRES_PROBE, 3) if postgres else (_SQLITE_PROBE, 2)
+            part: tuple[str | int, ...] = (*_engine_query(term), RARE_MATCHES + 1)
+            cursor.execute(probe, part * parts)
             ids = sorted({row[0] for row in cursor.fetchall()})
             if len(ids) <= RARE_MATCHES:
                 return ids
@@ -209,7 +208,6 @@ def _term_matches_among(term: Term, ids: list[int]) -> Q | RawSQL:
 
 def _term_matches_row(term: Term) -> RawSQL:
     """The outer message's subject, sender or body matches the term."""
-    query = _engine_query(term)
-    if connection.vendor == "postgresql":
-        return RawSQL(_POSTGRES_MATCHES_ROW, (*query, *query, *query), output_field=BooleanField())  # noqa: S611
-    return RawSQL(_SQLITE_MATCHES_ROW, (*query, *query), output_field=BooleanField())  # noqa: S611
+    postgres = connection.vendor == "postgresql"
+    sql, uses = (_POSTGRES_MATCHES_ROW, 3) if postgres else (_SQLITE_MATCHES_ROW, 2)
+    return RawSQL(sql, _engine_query(term) * uses, output_field=BooleanField())  # noqa: S611

@@ -273,7 +273,8 @@ class IdleSupervisor:
     def _stop(self, mailbox_id: int) -> None:
         thread, event = self.watchers.pop(mailbox_id)
         event.set()
-        self._stopped.append(thread)
+        # Only those still finishing are kept: a supervisor runs for weeks, handing watches back and forth.
+        self._stopped = [*(t for t in self._stopped if t.is_alive()), thread]
         release_idle(mailbox_id, self.owner)
 
 
