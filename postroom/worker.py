@@ -38,7 +38,7 @@ def limit_malloc_arenas() -> bool:
 
 
 def queue() -> Any:
-    from huey.contrib.djhuey import HUEY
+    from postroom.queue import HUEY  # imported when needed: most commands never touch the queue
 
     return HUEY
 

@@ -68,7 +68,7 @@ def login(user: User) -> Client:
 def inline_queue() -> Iterator[Any]:
     """Huey in immediate mode: enqueued tasks run at once, in this thread, and scheduled ones wait in
     memory (no consumer)."""
-    from huey.contrib.djhuey import HUEY  # imported here: most tests never touch the queue
+    from postroom.queue import HUEY  # imported here: most tests never touch the queue
 
     was = HUEY.immediate
     HUEY.immediate = True

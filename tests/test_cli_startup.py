@@ -35,11 +35,13 @@ def test_anything_else_builds_every_group() -> None:
         assert command_names(build_parser(first)) == list(COMMANDS)
 
 
-def modules_loaded_by(code: str, tmp_path: Path) -> set[str]:
-    """The modules (and their top-level packages) a fresh interpreter has loaded after running `code`."""
+def modules_loaded_by(code: str, tmp_path: Path, **environ: str) -> set[str]:
+    """The modules (and their top-level packages) a fresh interpreter has loaded after running `code`
+    (on SQLite without Redis, unless `environ` says otherwise)."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["POSTROOM_DATA_DIR"] = str(tmp_path / "data")
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    env.update(environ)
     code += "\nprint(*sys.modules, file=sys.stderr)"
     done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60
@@ -67,17 +69,37 @@ def test_sync_loads_no_other_command_group_nor_the_queue(tmp_path: Path) -> None
     assert not loaded & {"postroom.processing.runner", "postroom.processing.steps", "jinja2"}
 
 
+QUEUE_PROCESSING = (
+    "import sys, django\n"
+    "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'postroom.settings'\n"
+    "django.setup()\n"
+    "import postroom.processing.tasks\n"
+)
+
+
 def test_queueing_processing_loads_the_queue_but_not_the_runner(tmp_path: Path) -> None:
     """What a sync's batch commit imports to wake the workers (processing.intake.wake)."""
-    loaded = modules_loaded_by(
-        "import sys, django\n"
-        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'postroom.settings'\n"
-        "django.setup()\n"
-        "import postroom.processing.tasks\n",
-        tmp_path,
-    )
+    loaded = modules_loaded_by(QUEUE_PROCESSING, tmp_path)
     assert "huey" in loaded
     assert not loaded & {"postroom.processing.runner", "postroom.processing.steps", "jinja2"}
+    # The queue's storage is SQLite here: huey does not get to import the Redis and PostgreSQL clients.
+    assert not loaded & {"redis", "psycopg"}
+
+
+def test_the_clients_hidden_from_huey_stay_importable(tmp_path: Path) -> None:
+    loaded = modules_loaded_by(QUEUE_PROCESSING + "import redis, psycopg\n", tmp_path)
+    assert {"huey", "redis", "psycopg"} <= loaded
+
+
+def test_the_queue_on_redis_and_postgresql_loads_their_clients(tmp_path: Path) -> None:
+    loaded = modules_loaded_by(
+        QUEUE_PROCESSING
+        + "from postroom.queue import HUEY\nassert type(HUEY).__name__ == 'PriorityRedisHuey'\n",
+        tmp_path,
+        REDIS_URL="redis://127.0.0.1:6379/15",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/postroom_unused",
+    )
+    assert {"redis", "psycopg"} <= loaded
 
 
 def test_parsing_process_imports_neither_django_nor_the_imap_client(tmp_path: Path) -> None:

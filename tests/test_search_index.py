@@ -122,7 +122,8 @@ def test_a_stored_batch_wakes_the_indexer_after_it_commits(
 
 def test_a_worker_registers_the_indexer_and_its_sweep_every_minute() -> None:
     from django.utils.module_loading import autodiscover_modules
-    from huey.contrib.djhuey import HUEY
+
+    from postroom.queue import HUEY
 
     autodiscover_modules("tasks")  # what the worker does at start-up
 

@@ -7,10 +7,8 @@ safe to run on several workers at once (`postroom.messages.search_index`).
 
 from __future__ import annotations
 
-from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
-
 from postroom.messages import search_index
+from postroom.queue import crontab, db_periodic_task, db_task
 
 
 @db_task()  # type: ignore[untyped-decorator]  # huey is untyped

@@ -8,12 +8,11 @@ messages not yet stored in their thread. Both are safe to run twice: sending cla
 from __future__ import annotations
 
 from django.utils import timezone
-from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
 
 from postroom.operations.liveness import expire_dead_claims
 from postroom.outbox import send
 from postroom.outbox.models import OutgoingMessage, Status
+from postroom.queue import crontab, db_periodic_task, db_task
 
 
 @db_task()  # type: ignore[untyped-decorator]  # huey is untyped

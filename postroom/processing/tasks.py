@@ -8,12 +8,11 @@ each job is claimed by a conditional UPDATE before it runs.
 from __future__ import annotations
 
 from django.utils import timezone
-from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
 
 from postroom.logs import log_context
 from postroom.operations.liveness import expire_dead_claims
 from postroom.processing.models import InboundJob, JobStatus
+from postroom.queue import crontab, db_periodic_task, db_task
 
 # The runner (and the steps it imports: conversion, auto-responses, templates, the outbox) is imported
 # when a task runs, not with this module: a sync queues these tasks after every batch, and `postroom sync`

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 
 from django.utils import timezone
-from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
 
 from postroom.logs import log_context
 from postroom.mailboxes.models import Mailbox
+from postroom.queue import crontab, db_periodic_task, db_task
 from postroom.sync import engine, scheduler
 from postroom.sync.slots import sync_slot
 
