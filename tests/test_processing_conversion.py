@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save
+from hypothesis import given
+from hypothesis import strategies as st
 
+from postroom.crm.conversion import plain_text_body
 from postroom.crm.models import Case, Lead, ThreadRecord
-from postroom.messages.models import Thread
+from postroom.messages.models import Message, MessageBody, Thread
 from postroom.processing.intake import record_new_placements
 from postroom.processing.models import Conversion, InboundJob, JobStatus
 from postroom.sync.models import Placement
@@ -333,3 +336,23 @@ def _mid(raw: bytes) -> str:
     from tests.sync_helpers import message_id_of
 
     return "<" + message_id_of(raw) + ">"
+
+
+def _with_body(text: str, html: str = "") -> Message:
+    message = Message()
+    message.body = MessageBody(text=text, html=html)
+    return message
+
+
+def test_record_text_squeezes_spaces_and_blank_lines_but_keeps_single_spaces() -> None:
+    text = "  Hello  there,\t\tAnn \x00\r\n\n\n\n\nSecond  line\fend \n\n  \n"
+    assert plain_text_body(_with_body(text)) == "Hello there, Ann\n\nSecond line end"
+    assert plain_text_body(_with_body("one two\nthree")) == "one two\nthree"
+
+
+@given(st.text(alphabet=st.sampled_from(list(" \t\r\f\v\n\x00ab\u00a0")), max_size=60))
+def test_record_text_keeps_every_word_and_no_run_of_spaces_or_blank_lines(text: str) -> None:
+    result = plain_text_body(_with_body(text))
+    assert result.split() == text.replace("\x00", "").split()
+    assert not any(run in result for run in ("  ", "\t", "\r", "\f", "\v", "\n\n\n", "\x00"))
+    assert result == result.strip()

@@ -413,8 +413,18 @@ def plain_text_body(message: Message) -> str:
     except MessageBody.DoesNotExist:
         return ""
     text = body.text if body.text.strip() else html_to_text(_BLOCK_END.sub("\n", body.html))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\x00", "").split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    lines = [_squeezed(line).strip() for line in text.replace("\x00", "").split("\n")]
+    joined = "\n".join(lines)
+    return (_BLANK_LINES.sub("\n\n", joined) if "\n\n\n" in joined else joined).strip()
+
+
+def _squeezed(line: str) -> str:
+    """`line` with each run of spaces and tabs made one space. Most lines have nothing to squeeze, and
+    finding that with `in` is ~20x faster than the regex's match-and-replace of every single space
+    (conversion spent a tenth of its time here: bench.processing)."""
+    if "  " in line or "\t" in line or "\r" in line or "\f" in line or "\v" in line:
+        return _SPACES.sub(" ", line)
+    return line
 
 
 def person_name(display_name: str, address: str) -> tuple[str, str]:
