@@ -9,9 +9,11 @@ from django.db.models.signals import post_save
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postroom.crm.conversion import plain_text_body
+from postroom.crm import conversion
+from postroom.crm.conversion import Arrival, plain_text_body
 from postroom.crm.models import Case, Lead, ThreadRecord
 from postroom.messages.models import Message, MessageBody, Thread
+from postroom.processing import batchcache
 from postroom.processing.intake import record_new_placements
 from postroom.processing.models import Conversion, InboundJob, JobStatus
 from postroom.sync.models import Placement
@@ -356,3 +358,19 @@ def test_record_text_keeps_every_word_and_no_run_of_spaces_or_blank_lines(text: 
     assert result.split() == text.replace("\x00", "").split()
     assert not any(run in result for run in ("  ", "\t", "\r", "\f", "\v", "\n\n\n", "\x00"))
     assert result == result.strip()
+
+
+def test_a_thread_claimed_after_the_batch_looked_is_joined_not_converted_twice(cast: Cast) -> None:
+    """Another transaction claimed the thread after this batch loaded its threads: the claim meets the
+    conflict (no exception, so no savepoint is needed) and the message joins that record."""
+    mailbox = case_mailbox(cast.acme, cast.member)
+    [message] = arrive(mailbox, [build(subject="Printer on fire")])
+    job = job_of(mailbox, message)
+    with transaction.atomic(), batchcache.batch():
+        conversion.prepare(cast.acme.pk, [message])  # the book: this thread has no record yet
+        competitor = conversion._create(mailbox, message)  # e.g. a worker that did not take the lock
+        result = conversion.convert(Arrival(job.mailbox, job.message, job.folder_kind, job.internal_date))
+
+    assert competitor is not None
+    assert (result.outcome, result.record) == ("joined", competitor)
+    assert (Case.objects.count(), ThreadRecord.objects.count()) == (1, 1)

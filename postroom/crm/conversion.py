@@ -95,14 +95,12 @@ def convert(arrival: Arrival) -> Result:
     reason = why_not_new(arrival, message)
     if reason:
         return Result("skipped", reason=reason)
-    try:
-        with transaction.atomic():
-            created = _create(mailbox, message)
-    except IntegrityError:
+    created = _create(mailbox, message)
+    if created is None:
         batchcache.forget()  # another transaction claimed the thread: what the batch loaded is stale
         existing = record_of_thread(mailbox.organization, message.thread_id)
-        if existing is None:
-            raise  # not the thread claim: let the pipeline retry
+        if existing is None:  # its claim committed without a record: cannot happen, so retry and see
+            raise RuntimeError(f"thread {message.thread_id} is claimed but has no lead or case")
         logger.info("thread %s was converted by a concurrent worker: joining", message.thread_id)
         return Result("joined", existing)
     book = ThreadBook.of_batch(mailbox.organization_id)
@@ -257,17 +255,18 @@ def prepare(organization_id: int, messages: Sequence[Message]) -> None:
 # Creating ------------------------------------------------------------------------------------------
 
 
-def _create(mailbox: Mailbox, message: Message) -> Record:
-    """Claim the thread, then number and insert the record: one transaction (the caller's)."""
+def _create(mailbox: Mailbox, message: Message) -> Record | None:
+    """Claim the thread, then number and insert the record: one transaction (the caller's). None when
+    another transaction holds the thread's claim."""
     owner = _active_member(mailbox, mailbox.owner_id, "owner")
     if owner is None:
         raise ConversionFailed("no owner is chosen in the mailbox's Email Processing settings")
     kind = RecordKind.LEAD if mailbox.process_type == ProcessType.LEAD else RecordKind.CASE
     source = _lead_source(mailbox) if kind == RecordKind.LEAD else None
     assignee = _active_member(mailbox, mailbox.case_assignee_id, "assignee")
-    claim = _inserted(
-        ThreadRecord, {"organization": mailbox.organization, "thread_id": message.thread_id, "kind": kind}
-    )
+    claim = _claim_thread(mailbox.organization, message.thread_id, kind)
+    if claim is None:
+        return None
     common = {
         "organization": mailbox.organization,
         "number": next_number(mailbox.organization, kind),
@@ -303,6 +302,34 @@ def _create(mailbox: Mailbox, message: Message) -> Record:
             "priority": mailbox.case_priority,
         },
     )
+
+
+def _claim_thread(organization: Organization, thread_id: int, kind: str) -> ThreadRecord | None:
+    """Insert the thread's claim, or None when another transaction holds it (or is inserting it: then
+    this waits for that one's outcome). ON CONFLICT instead of catching IntegrityError: a failed INSERT
+    aborts a PostgreSQL transaction, so catching needed a savepoint, two round trips a record. Only when
+    something listens to the saving of claims does it go through the ORM (see `_inserted`)."""
+    if pre_save.has_listeners(ThreadRecord) or post_save.has_listeners(ThreadRecord):
+        try:
+            with transaction.atomic():
+                return ThreadRecord.objects.create(organization=organization, thread_id=thread_id, kind=kind)
+        except IntegrityError:
+            return None
+    now = timezone.now()
+    table = ThreadRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (organization_id, thread_id, kind, created_at)"  # noqa: S608 - our table
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (organization_id, thread_id) DO NOTHING RETURNING id",
+            [organization.pk, thread_id, kind, connection.ops.adapt_datetimefield_value(now)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    claim = ThreadRecord(pk=row[0], organization=organization, thread_id=thread_id, kind=kind, created_at=now)
+    claim._state.adding = False
+    claim._state.db = connection.alias
+    return claim
 
 
 def _inserted(model: type[_Saved], values: dict[str, Any]) -> _Saved:
