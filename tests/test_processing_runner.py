@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from postroom.accounts.models import User
@@ -203,3 +205,50 @@ def test_a_batch_costs_a_bounded_number_of_queries_per_job(
         assert process() == count
 
     assert Case.objects.count() == AutoReply.objects.count() == count
+
+
+def test_a_batch_whose_jobs_all_succeed_takes_no_savepoint_per_job(cast: Cast) -> None:
+    """On PostgreSQL a savepoint per job cost two round trips and made every row lock a multixact; the
+    savepoints are only taken when a job of the batch fails (the test above)."""
+    mailbox = case_mailbox(cast.acme, cast.member)
+    count = 5
+    arrive(mailbox, [build(sender=f"Customer {n} <customer{n}@example.org>") for n in range(count)])
+
+    with CaptureQueriesContext(connection) as queries:
+        assert process() == count
+
+    savepoints = [q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) <= 1  # the batch's own, when the test itself runs inside a transaction
+    assert Case.objects.count() == count
+    assert set(InboundJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
+
+
+def test_a_failure_discards_the_whole_first_try_including_what_the_jobs_recorded(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first job succeeds in the try without savepoints, the last fails: the try is rolled back and
+    every job is as claimed again, in memory too, before the jobs run one by one."""
+    mailbox = case_mailbox(cast.acme, cast.member)
+    first, last = arrive(mailbox, [build(subject="Fine"), build(subject="Doomed")])
+    seen: list[tuple[str, int | None]] = []
+
+    def breaks_on_the_last(job: InboundJob) -> StepOutcome:
+        seen.append((job.conversion, job.case_id))
+        if job.message_id == last.pk:
+            raise RuntimeError("boom")
+        return StepOutcome()
+
+    monkeypatch.setattr(runner, "STEPS", [*STEPS, breaks_on_the_last])
+    token, jobs = claim([job_of(mailbox, first).pk, job_of(mailbox, last).pk], timezone.now())
+    run_claimed(jobs, token, timezone.now())
+
+    # Both tries converted the first message; the second saw no case left over from the first.
+    assert [conversion for conversion, _case in seen] == ["created"] * 4
+    assert Case.objects.get().number == 1
+    fine, doomed = (job_of(mailbox, m) for m in (first, last))
+    assert (fine.status, fine.conversion, fine.case) == (
+        JobStatus.DONE,
+        Conversion.CREATED,
+        Case.objects.get(),
+    )
+    assert (doomed.status, doomed.conversion, doomed.case) == (JobStatus.PENDING, "", None)

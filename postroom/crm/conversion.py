@@ -16,7 +16,7 @@ The rules, decided where the spec is silent:
   when it arrives; a reply to a conversation the organization had before never creates one.
 - Exactly once: each record claims its thread in `ThreadRecord` (unique per organization and thread, one
   table for leads and cases), inside the creating transaction. A concurrent worker that loses the race
-  gets IntegrityError and joins the winner's record instead.
+  finds the claim taken (its INSERT does nothing) and joins the winner's record instead.
 - Thread merges: the absorbed thread is deleted and its record's `thread` becomes NULL; the record is
   still found through its originating message, and is re-attached to the merged thread when that thread
   has no record of its own. When both had one, both records stay (the survivor's keeps the claim).
