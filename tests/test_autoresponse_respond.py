@@ -444,6 +444,20 @@ def test_sender_slot_is_taken_once_per_window_and_freed_after_it(support: Mailbo
     assert (first, second, after) == (True, False, True)
 
 
+def test_a_first_slot_is_stored_as_the_orm_reads_it_and_per_sender(support: Mailbox) -> None:
+    """The first slot is inserted with SQL of our own (ON CONFLICT): its time must read back exactly."""
+    from postroom.autoresponse.models import SenderThrottle
+    from postroom.autoresponse.respond import claim_sender
+
+    now = timezone.now()
+    assert claim_sender(support, "ann@example.org", now, 24)
+    assert claim_sender(support, "bob@example.org", now, 24)  # another sender has a slot of its own
+    assert claim_sender(support, "ann@example.org", now, 0)  # no limit: answered every time
+
+    slots = dict(SenderThrottle.objects.filter(mailbox=support).values_list("sender", "last_reply_at"))
+    assert slots == {"ann@example.org": now, "bob@example.org": now}
+
+
 def test_smtp_down_for_a_while_then_back_delivers_the_reply_once(
     support: Mailbox, smtp_server: SmtpServer
 ) -> None:
