@@ -21,7 +21,7 @@ retry with back-off, and never lose one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -55,10 +55,6 @@ RESULT_ATTRIBUTES = (  # what running a job changes on it
     "case_id",
     "skips",
 )
-
-
-# What the steps record on a job: conversion, lead id, case id, skips.
-Recorded = tuple[str, int | None, int | None, dict[str, str]]
 
 
 def due(now: datetime) -> Q:
@@ -105,51 +101,58 @@ def claim(job_ids: Sequence[int], now: datetime) -> tuple[str, list[InboundJob]]
 
 def run_claimed(jobs: Sequence[InboundJob], token: str, now: datetime) -> None:
     """Run every step of each claimed job, then save each as done, or scheduled for a retry, or failed.
-    One transaction per organization's jobs; a failing job fails alone (see `_run_together`)."""
+    One transaction per organization's jobs; a failing job fails alone.
+
+    A group first runs with no savepoint per job. A savepoint is two statements (SAVEPOINT, RELEASE), and
+    processing waits on statements: without them a conversion takes 2.4 statements instead of 5.8, and
+    1.5 ms instead of 2.1-2.5 on PostgreSQL (bench.processing --no-rule). If a job fails, that try is
+    rolled back whole, the jobs are put back as claimed (in memory too), and the group runs again with a
+    savepoint per job, which isolates the failure. Failures are rare and come in runs (a mailbox's owner
+    left), so paying twice then is cheap."""
     by_organization: dict[int, list[InboundJob]] = {}
     for job in jobs:
         by_organization.setdefault(job.organization_id, []).append(job)
     for organization_id, group in sorted(by_organization.items()):
-        if not _run_together(organization_id, group, token):
-            _run_one_by_one(organization_id, group, token, now)
+        claimed = [_results(job) for job in group]
+        try:
+            _run_group(organization_id, group, token, _run_unguarded)
+        except Exception:  # noqa: BLE001 - any failure: the run with savepoints meets it again and reports it
+            for job, results in zip(group, claimed, strict=True):
+                _restore(job, results)
+            _run_group(organization_id, group, token, lambda job: _run_steps(job, now))
 
 
-def _run_together(organization_id: int, group: Sequence[InboundJob], token: str) -> bool:
-    """Run the group in one transaction with no savepoint per job, when every job succeeds. If one
-    fails, nothing of the group is kept (the jobs are as claimed, in memory too) and this returns False
-    for `_run_one_by_one` to run it again, isolating the failure.
-
-    Why: a savepoint per job is two statements (SAVEPOINT, RELEASE), and processing waits on statements:
-    with them gone a conversion takes 2.4 statements instead of 5.8, and 1.5 ms instead of 2.1-2.5 on
-    PostgreSQL (bench.processing --no-rule). Failures are rare and come in runs (a mailbox's owner left),
-    so paying twice then is cheap."""
-    before = [_results(job) for job in group]
-    try:
-        with transaction.atomic(), batchcache.batch():
-            serialise_conversions(organization_id)
-            prepare(organization_id, group)  # under the lock: nobody else converts this organization's mail
-            for job in group:
-                with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
-                    _steps(job)
-                job.status, job.last_error, job.finished_at = JobStatus.DONE, "", timezone.now()
-            _save(group, token)
-    except Exception:  # noqa: BLE001 - any failure: the careful run sees it again, per job, and reports it
-        for job, results in zip(group, before, strict=True):
-            _restore(job, results)
-        return False
-    return True
-
-
-def _run_one_by_one(organization_id: int, group: Sequence[InboundJob], token: str, now: datetime) -> None:
-    """Run the group in one transaction with a savepoint per job: a failing job's writes are rolled back
-    and it alone is retried."""
+def _run_group(
+    organization_id: int, group: Sequence[InboundJob], token: str, run: Callable[[InboundJob], None]
+) -> None:
     with transaction.atomic(), batchcache.batch():
         serialise_conversions(organization_id)
-        prepare(organization_id, group)
+        prepare(organization_id, group)  # under the lock: nobody else converts this organization's mail
         for job in group:
             with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
-                _run_steps(job, now)
+                run(job)
         _save(group, token)
+
+
+def _run_unguarded(job: InboundJob) -> None:
+    _steps(job)
+    _done(job)
+
+
+def _run_steps(job: InboundJob, now: datetime) -> None:
+    before = _results(job)
+    try:
+        with transaction.atomic():  # a savepoint: a failing job leaves nothing behind
+            _steps(job)
+    except StepFailed as exc:
+        batchcache.forget()  # the job's writes were rolled back: what the batch loaded may be stale
+        _retry_or_fail(job, before, str(exc), now)
+    except Exception as exc:  # noqa: BLE001 - our fault: logged in full, the admin sees the kind
+        batchcache.forget()
+        logger.exception("inbound job %s failed", job.pk)
+        _retry_or_fail(job, before, f"unexpected error ({type(exc).__name__}); see the worker log", now)
+    else:
+        _done(job)
 
 
 def _steps(job: InboundJob) -> None:
@@ -157,6 +160,10 @@ def _steps(job: InboundJob) -> None:
         outcome = step(job)
         if outcome.skipped:
             job.skips[step.__name__] = outcome.skipped
+
+
+def _done(job: InboundJob) -> None:
+    job.status, job.last_error, job.finished_at = JobStatus.DONE, "", timezone.now()
 
 
 def _results(job: InboundJob) -> dict[str, object]:
@@ -171,33 +178,17 @@ def _restore(job: InboundJob, results: dict[str, object]) -> None:
         setattr(job, name, value)  # lead_id, case_id: Django drops the related object they replace
 
 
-def _run_steps(job: InboundJob, now: datetime) -> None:
-    before = (job.conversion, job.lead_id, job.case_id, dict(job.skips))
-    try:
-        with transaction.atomic():  # a savepoint: a failing job leaves nothing behind
-            _steps(job)
-    except StepFailed as exc:
-        batchcache.forget()  # the job's writes were rolled back: what the batch loaded may be stale
-        _retry_or_fail(job, before, str(exc), now)
-    except Exception as exc:  # noqa: BLE001 - our fault: logged in full, the admin sees the kind
-        batchcache.forget()
-        logger.exception("inbound job %s failed", job.pk)
-        _retry_or_fail(job, before, f"unexpected error ({type(exc).__name__}); see the worker log", now)
-    else:
-        job.status, job.last_error, job.finished_at = JobStatus.DONE, "", timezone.now()
-
-
 def backoff(attempts: int) -> timedelta:
     """Delay before attempt `attempts + 1`: 1, 2, 4, 8... minutes, at most an hour."""
     delay: timedelta = FIRST_DELAY * (2 ** max(attempts - 1, 0))
     return min(delay, MAX_DELAY)
 
 
-def _retry_or_fail(job: InboundJob, before: Recorded, reason: str, now: datetime) -> None:
+def _retry_or_fail(job: InboundJob, before: dict[str, object], reason: str, now: datetime) -> None:
     """Undo in memory what the rolled-back steps recorded on the job (keeping a failed conversion, shown
     on the mailbox page), then schedule the next attempt or, after the last, fail the job."""
     failed_conversion = job.conversion == Conversion.FAILED
-    job.conversion, job.lead_id, job.case_id, job.skips = before
+    _restore(job, before)
     if failed_conversion:
         job.conversion = Conversion.FAILED
     job.last_error = reason[:2000]
