@@ -69,3 +69,12 @@ def test_ignore_conflicts_skips_only_the_conflicting_rows(cast: Cast) -> None:
     rows = [("a@x", thread.pk), ("b@x", thread.pk), ("b@x", thread.pk)]
     bulk.insert(ThreadKey, KEY, rows, same=same, ignore_conflicts=True)
     assert sorted(ThreadKey.objects.values_list("message_id", flat=True)) == ["a@x", "b@x"]
+
+
+def test_insert_counts_the_rows_it_inserted_not_those_it_skipped(cast: Cast) -> None:
+    thread = Thread.objects.create(organization=cast.acme)
+    same = {"organization_id": cast.acme.pk}
+    assert bulk.insert(ThreadKey, KEY, [("a@x", thread.pk), ("b@x", thread.pk)], same=same) == 2
+    rows = [("a@x", thread.pk), ("c@x", thread.pk), ("c@x", thread.pk)]
+    assert bulk.insert(ThreadKey, KEY, rows, same=same, ignore_conflicts=True) == 1
+    assert bulk.insert(ThreadKey, KEY, [], same=same) == 0

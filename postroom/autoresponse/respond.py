@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from postroom.autoresponse.rendering import RenderFailed, choose_translation, re
 from postroom.autoresponse.reply import build_reply
 from postroom.crm.models import Case, Lead
 from postroom.mailboxes.models import Mailbox
+from postroom.messages import bulk
 from postroom.messages.models import Message, MessageBody
 from postroom.organizations import config
 from postroom.outbox import send
@@ -186,17 +187,11 @@ def claim_sender(mailbox: Mailbox, sender: str, now: datetime, hours: int) -> bo
 
 def _first_slot(mailbox: Mailbox, sender: str, now: datetime) -> bool:
     """Insert the sender's first slot; False when the sender has one (answered within the window, or
-    just now by another worker). ON CONFLICT rather than catching IntegrityError, which on PostgreSQL
-    needed a savepoint: two statements more for every new sender."""
-    table = SenderThrottle._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (mailbox_id, sender, last_reply_at) VALUES (%s, %s, %s)"  # noqa: S608
-            " ON CONFLICT (mailbox_id, sender) DO NOTHING",
-            [mailbox.pk, sender, connection.ops.adapt_datetimefield_value(now)],
-        )
-        inserted: bool = cursor.rowcount == 1
-    return inserted
+    just now by another worker). Skipping the conflicting row rather than catching IntegrityError, which
+    on PostgreSQL needed a savepoint: two statements more for every new sender."""
+    row = (mailbox.pk, sender, now)
+    columns = ("mailbox_id", "sender", "last_reply_at")
+    return bulk.insert(SenderThrottle, columns, [row], ignore_conflicts=True) == 1
 
 
 def render_reply(

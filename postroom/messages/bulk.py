@@ -54,22 +54,24 @@ def insert(
     *,
     same: dict[str, Any] | None = None,
     ignore_conflicts: bool = False,
-) -> None:
+) -> int:
     """INSERT `rows` (tuples in the order of `columns`, field attnames such as "message_id") into
     `model`'s table; `same` gives columns whose value is the same in every row. With
     `ignore_conflicts`, rows that violate a constraint are skipped the way
     `bulk_create(ignore_conflicts=True)` skips them on this backend; without it, a conflict raises
-    IntegrityError."""
+    IntegrityError. Returns how many rows were inserted."""
     conflict = OnConflict.IGNORE if ignore_conflicts else None
     statement = _Insert(model, columns, same or {}, conflict)
     prepared = statement.prepare(rows)
     if not prepared:
-        return
+        return 0
     if connection.vendor == "postgresql" and conflict is None:
         _copy(statement.target, prepared)
-        return
+        return len(prepared)
     with connection.cursor() as cursor:
         cursor.executemany(f"{statement.head} VALUES {statement.row_sql}{statement.suffix}", prepared)
+        inserted: int = cursor.rowcount  # the sum over the rows, on SQLite and psycopg 3 alike
+    return max(inserted, 0)
 
 
 def _copy(target: str, rows: list[tuple[Any, ...]]) -> None:
