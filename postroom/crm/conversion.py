@@ -309,7 +309,7 @@ def _claim_thread(organization: Organization, thread_id: int, kind: str) -> Thre
     this waits for that one's outcome). ON CONFLICT instead of catching IntegrityError: a failed INSERT
     aborts a PostgreSQL transaction, so catching needed a savepoint, two round trips a record. Only when
     something listens to the saving of claims does it go through the ORM (see `_inserted`)."""
-    if pre_save.has_listeners(ThreadRecord) or post_save.has_listeners(ThreadRecord):
+    if _listened(ThreadRecord):
         try:
             with transaction.atomic():
                 return ThreadRecord.objects.create(organization=organization, thread_id=thread_id, kind=kind)
@@ -326,10 +326,9 @@ def _claim_thread(organization: Organization, thread_id: int, kind: str) -> Thre
         row = cursor.fetchone()
     if row is None:
         return None
-    claim = ThreadRecord(pk=row[0], organization=organization, thread_id=thread_id, kind=kind, created_at=now)
-    claim._state.adding = False
-    claim._state.db = connection.alias
-    return claim
+    return _as_saved(
+        ThreadRecord(organization=organization, thread_id=thread_id, kind=kind, created_at=now), row[0]
+    )
 
 
 def _inserted(model: type[_Saved], values: dict[str, Any]) -> _Saved:
@@ -337,12 +336,23 @@ def _inserted(model: type[_Saved], values: dict[str, Any]) -> _Saved:
     without the ORM's per-object save machinery: that was a fifth of conversion's CPU
     (bench.processing). A model something listens to the saving of (the audit log follows leads that way)
     goes through the ORM, so no receiver is ever skipped."""
-    if pre_save.has_listeners(model) or post_save.has_listeners(model):
+    if _listened(model):
         return model.objects.create(**values)
     values = {"created_at": timezone.now(), **values}  # the models' auto_now_add
     instance = model(**values)
     columns = [_attname(model, name) for name in values]
-    (instance.pk,) = bulk.insert_returning_ids(model, columns, [[getattr(instance, c) for c in columns]])
+    (pk,) = bulk.insert_returning_ids(model, columns, [[getattr(instance, c) for c in columns]])
+    return _as_saved(instance, pk)
+
+
+def _listened(model: type[_Saved]) -> bool:
+    """Whether something listens to the saving of `model`: then it must go through the ORM."""
+    return pre_save.has_listeners(model) or post_save.has_listeners(model)
+
+
+def _as_saved(instance: _Saved, pk: int) -> _Saved:
+    """`instance`, inserted by hand as row `pk`, in the state the ORM leaves a saved object in."""
+    instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
     return instance
