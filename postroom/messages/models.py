@@ -59,7 +59,9 @@ class ThreadKey(models.Model):
 class Message(models.Model):
     """One message of an organization, identified by (normalised Message-ID, content hash)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # db_index=False on the foreign keys that lead a composite index anyway (here message_identity_per_org
+    # and message_thread_date): a second index on the column only costs writes (mail 0007).
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     message_id = models.CharField(
         max_length=MESSAGE_ID_LENGTH, blank=True, help_text="Normalised: no angle brackets, lower case."
     )
@@ -91,7 +93,7 @@ class Message(models.Model):
 
     has_attachments = models.BooleanField(default=False)
     snippet = models.CharField(max_length=200, blank=True)
-    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages", db_index=False)
     parse_error = models.TextField(blank=True, help_text="What could not be parsed; empty when fine.")
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -39,7 +39,10 @@ class InboundJob(models.Model):
     the message first arrived, and placements come and go with moves."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="inbound_jobs")
+    # No index of its own: inboundjob_once_per_mailbox and inboundjob_mailbox_status lead with it.
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.CASCADE, related_name="inbound_jobs", db_index=False
+    )
     message = models.ForeignKey("mail.Message", on_delete=models.CASCADE, related_name="inbound_jobs")
     folder_kind = models.CharField(max_length=10)
     internal_date = models.DateTimeField(null=True, blank=True)

@@ -60,9 +60,10 @@ class Placement(models.Model):
     Rows go when the server no longer has the message there; the Message always stays."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    # Denormalised from folder so per-mailbox listings and exports need no join.
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="placements")
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="placements")
+    # Denormalised from folder so per-mailbox listings and exports need no join. Neither key has an index
+    # of its own: placement_mailbox_message and placement_unique_uid lead with them (sync 0004).
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="placements", db_index=False)
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="placements", db_index=False)
     uid = models.BigIntegerField()
     message = models.ForeignKey("mail.Message", on_delete=models.CASCADE, related_name="placements")
     flags: models.JSONField[list[str], Any] = models.JSONField(default=list)
@@ -74,7 +75,6 @@ class Placement(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["folder", "uid"], name="placement_unique_uid")]
         indexes = [
-            models.Index(fields=["message"], name="placement_message"),
             models.Index(fields=["mailbox", "message"], name="placement_mailbox_message"),
         ]
 
