@@ -33,7 +33,7 @@ from postroom.messages import bulk
 from postroom.messages.parse import ParsedMessage
 from postroom.messages.store import store_parsed
 from postroom.processing.intake import record_new_placements
-from postroom.sync import checkpoint, imap, lease, net, scheduler
+from postroom.sync import imap, lease, net, scheduler, wal
 from postroom.sync.check import imap_endpoint
 from postroom.sync.errors import MailServerError, scrub
 from postroom.sync.models import Folder, MailboxSyncState, Placement
@@ -186,7 +186,7 @@ class FolderSync:
         """Fetch and store `uids` batch by batch. For a large backlog, batch k+1 is fetched and parsed
         (in a thread and a helper process) while batch k is written: fetching, parsing and the
         database are the three big costs. On SQLite the log of batch k is copied into the database file
-        in the background too (see `checkpoint`)."""
+        in the background too (see `wal`)."""
         chunks = list(_chunks(uids, BATCH))
         if len(chunks) < PARALLEL_PARSE_BATCHES:
             for chunk in chunks:
@@ -195,7 +195,7 @@ class FolderSync:
             return
         with (
             Pipeline(self.connection.fetch_messages, chunks) as pipeline,
-            checkpoint.in_background() as copy_log,
+            wal.checkpoints_in_background() as copy_log,
         ):
             for chunk, fetched, parsed in pipeline:
                 self._store_batch(chunk, fetched, parsed)
@@ -228,6 +228,7 @@ class FolderSync:
         checkpoint = max(uids)
         mailbox, folder = self.mailbox, self.folder
         with transaction.atomic():
+            wal.commit_without_flush()  # a batch lost with the server is fetched again (see `wal`)
             stored = store_parsed(mailbox.organization, [m.raw for m in fetched], parsed)
             placements = [
                 _placement(mailbox, folder, m, s.message_id) for m, s in zip(fetched, stored, strict=True)
