@@ -1,6 +1,5 @@
 """postroom.sync.wal: on SQLite a large sync's log is copied into the database file by a thread of its own,
-and the connection checkpoints as before once the sync's batches are stored; on PostgreSQL a sync batch
-commits without waiting for its log to be flushed, and nothing else does."""
+and the connection checkpoints as before once the sync's batches are stored."""
 
 from __future__ import annotations
 
@@ -10,15 +9,13 @@ from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
 
 from postroom.organizations.models import Organization
-from postroom.sync import wal
-from postroom.sync.engine import sync_mailbox
+from postroom.sync import engine, wal
 from tests.conftest import Cast
 from tests.mailbuilder import build
 from tests.servers.dovecot import Credentials, Dovecot
-from tests.sync_helpers import append, imap_mailbox, tick
+from tests.sync_helpers import append, assert_exactly_once, imap_mailbox, tick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 pytest_plugins = ["tests.servers.fixtures"]
@@ -107,35 +104,20 @@ def test_nothing_happens_on_postgresql() -> None:
         assert _checkpointers() == []
 
 
-def _synchronous_commit() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        return str(cursor.fetchone()[0])
-
-
-@pytest.mark.postgres
-def test_only_the_transaction_that_asks_commits_without_flush() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's synchronous_commit")
-    assert _synchronous_commit() == "on"
-    with transaction.atomic():
-        wal.commit_without_flush()
-        assert _synchronous_commit() == "off"
-        Organization.objects.create(slug="asynccommit", name="Committed without waiting")
-    assert _synchronous_commit() == "on"  # SET LOCAL: the next transaction waits for the disk again
-    assert Organization.objects.filter(slug="asynccommit").exists()
-
-
-def test_a_sync_batch_commits_without_flush(cast: Cast, dovecot: Dovecot, imap_user: Credentials) -> None:
-    append(dovecot, imap_user, "INBOX", [build(subject=f"Batch {n}") for n in range(3)])
+@pytest.mark.usefixtures("sqlite_only")
+def test_a_large_sync_has_the_thread_copy_the_log_after_every_batch(
+    cast: Cast, dovecot: Dovecot, imap_user: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mail = [build(subject=f"Backlog {n}") for n in range(8)]
+    append(dovecot, imap_user, "INBOX", mail)
     mailbox = imap_mailbox(cast.acme, dovecot, imap_user, "Support")
     tick(mailbox, "INBOX")
-    with CaptureQueriesContext(connection) as queries:
-        assert sync_mailbox(mailbox).created == 3
-    statements = [query["sql"] for query in queries.captured_queries]
-    relaxed = [sql for sql in statements if "synchronous_commit" in sql]
-    assert len(relaxed) == (1 if connection.vendor == "postgresql" else 0)
-    # Set in the batch's transaction, before the folder's checkpoint that commits with the batch.
-    assert connection.vendor != "postgresql" or statements.index(relaxed[0]) < next(
-        i for i, sql in enumerate(statements) if sql.startswith('UPDATE "sync_folder" SET "last_uid"')
-    )
+    monkeypatch.setattr(engine, "BATCH", 2)  # 4 batches: the pipeline's path (PARALLEL_PARSE_BATCHES)
+    wakes: list[int] = []
+    monkeypatch.setattr(wal.Checkpointer, "wake", lambda self: wakes.append(1))
+
+    assert engine.sync_mailbox(mailbox).created == 8
+
+    assert len(wakes) == 4
+    assert_exactly_once(mailbox, "INBOX", mail)
+    assert _autocheckpoint() > 0

@@ -228,7 +228,6 @@ class FolderSync:
         checkpoint = max(uids)
         mailbox, folder = self.mailbox, self.folder
         with transaction.atomic():
-            wal.commit_without_flush()  # a batch lost with the server is fetched again (see `wal`)
             stored = store_parsed(mailbox.organization, [m.raw for m in fetched], parsed)
             placements = [
                 _placement(mailbox, folder, m, s.message_id) for m, s in zip(fetched, stored, strict=True)

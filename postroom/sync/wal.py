@@ -1,20 +1,12 @@
-"""How a sync's batches go through the database's write-ahead log: the two costs of a commit that a
-re-fetchable batch need not pay in the storing thread (bench figures in the README, bench.sync).
+"""SQLite: while a large backlog is stored, copy the write-ahead log into the database file in a thread
+of its own instead of in the storing thread's commits.
 
-**SQLite, the log copied in the background.** In WAL mode a commit that leaves the log over
-`wal_autocheckpoint` pages (1,000 by default: 16 MB with our 16 KB pages) also copies the log into the
-database file and syncs it before it returns. A sync batch writes ~17 MB, so nearly every batch paid for a
-checkpoint: 28% of the store's time at 2,000 messages. While a backlog is stored, a PASSIVE checkpoint on a
-connection of its own does the same copy without blocking the writer (`checkpoints_in_background`), and
-SQLite releases the GIL while it runs, so it overlaps the next batch's parsing and inserts.
-
-**PostgreSQL, asynchronous commit.** A batch's commit waited for its ~20 MB of WAL to be flushed: 12% of
-the store's time. `commit_without_flush` lets it return first. A server crash can then lose the batches
-committed in its last moments (at most 3 x wal_writer_delay, 0.6 s by default), and only whole: each one's
-messages, placements, processing jobs and the folder's UID checkpoint commit together, so the next sync
-fetches the lost batches again. Nothing acts on a batch before it is flushed: processing, auto-replies and
-the outbox commit synchronously, which flushes the log up to their own commit and so every batch before it,
-before any mail goes out; and the sync never changes the IMAP server.
+In WAL mode a commit that leaves the log over `wal_autocheckpoint` pages (1,000 by default: 16 MB with our
+16 KB pages) also copies the log into the database file and syncs it before it returns. A sync batch
+writes ~17 MB, so nearly every batch paid for a checkpoint: 28% of the store's time at 2,000 messages. A
+PASSIVE checkpoint on a connection of its own does the same copy without blocking the writer, and SQLite
+releases the GIL while it runs, so it overlaps the next batch's parsing and inserts (figures in the README,
+bench.sync). Other databases: nothing to do.
 """
 
 from __future__ import annotations
@@ -55,14 +47,6 @@ def checkpoints_in_background() -> Iterator[Callable[[], None]]:
 
 def _nothing() -> None:
     pass
-
-
-def commit_without_flush() -> None:
-    """PostgreSQL: the current transaction's commit returns without waiting for its log to reach the
-    disk (see the module's docstring for why that is safe for a sync batch). Other databases: nothing."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO off")
 
 
 class Checkpointer:
