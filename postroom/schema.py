@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import migrations, models
 
 
 def drop_covered_index(
-    model_name: str, field_name: str, field: models.Field[object, object], table: str, index: str
+    table: str, index: str, model_name: str, field_name: str, **foreign_key: Any
 ) -> migrations.SeparateDatabaseAndState:
-    """Give up the index Django made for foreign key `field_name` (now declared with db_index=False), whose
-    column already leads another index of the table: every stored row paid for both.
+    """Give up index `index`, which Django made for the foreign key `field_name` (declared from now on as
+    `ForeignKey(db_index=False, **foreign_key)`), because its column already leads another index of
+    `table`: every stored row paid for both.
 
     `AlterField` would do the same, but on SQLite by copying the whole table, which at millions of
     messages makes an upgrade take minutes; dropping the index is what it amounts to on both databases."""
-    column = field.db_column or f"{field_name}_id"
+    field = models.ForeignKey(db_index=False, **foreign_key)
     return migrations.SeparateDatabaseAndState(
         state_operations=[migrations.AlterField(model_name=model_name, name=field_name, field=field)],
         database_operations=[
             migrations.RunSQL(
                 f'DROP INDEX IF EXISTS "{index}"',
-                reverse_sql=f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ("{column}")',
+                reverse_sql=f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ("{field_name}_id")',
             )
         ],
     )

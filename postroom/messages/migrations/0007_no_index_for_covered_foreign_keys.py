@@ -1,8 +1,8 @@
 """Message's organization and thread keys lose their own indexes: message_identity_per_org and
 message_thread_date lead with those columns and serve every lookup the single-column ones did."""
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
+from django.db.models import CASCADE, PROTECT
 
 from postroom.schema import drop_covered_index
 
@@ -15,27 +15,21 @@ class Migration(migrations.Migration):
 
     operations = [
         drop_covered_index(
-            "message",
-            "organization",
-            models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="+",
-                to="organizations.organization",
-            ),
             "mail_message",
             "mail_message_organization_id_4aec77bc",
+            "message",
+            "organization",
+            to="organizations.organization",
+            on_delete=CASCADE,
+            related_name="+",
         ),
         drop_covered_index(
-            "message",
-            "thread",
-            models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="messages",
-                to="mail.thread",
-            ),
             "mail_message",
             "mail_message_thread_id_a84c19ad",
+            "message",
+            "thread",
+            to="mail.thread",
+            on_delete=PROTECT,
+            related_name="messages",
         ),
     ]

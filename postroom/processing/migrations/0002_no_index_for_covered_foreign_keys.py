@@ -1,8 +1,8 @@
 """InboundJob's mailbox key loses its own index: inboundjob_once_per_mailbox and inboundjob_mailbox_status
 lead with it."""
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
+from django.db.models import CASCADE
 
 from postroom.schema import drop_covered_index
 
@@ -15,15 +15,12 @@ class Migration(migrations.Migration):
 
     operations = [
         drop_covered_index(
-            "inboundjob",
-            "mailbox",
-            models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="inbound_jobs",
-                to="mailboxes.mailbox",
-            ),
             "processing_inboundjob",
             "processing_inboundjob_mailbox_id_54ca90de",
+            "inboundjob",
+            "mailbox",
+            to="mailboxes.mailbox",
+            on_delete=CASCADE,
+            related_name="inbound_jobs",
         ),
     ]

@@ -1,8 +1,8 @@
 """Placement's mailbox and folder keys lose their own indexes (placement_mailbox_message and
 placement_unique_uid lead with them), and placement_message goes: it repeated the message key's index."""
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
+from django.db.models import CASCADE
 
 from postroom.schema import drop_covered_index
 
@@ -16,27 +16,21 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RemoveIndex(model_name="placement", name="placement_message"),
         drop_covered_index(
-            "placement",
-            "mailbox",
-            models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="placements",
-                to="mailboxes.mailbox",
-            ),
             "sync_placement",
             "sync_placement_mailbox_id_e44b58cc",
+            "placement",
+            "mailbox",
+            to="mailboxes.mailbox",
+            on_delete=CASCADE,
+            related_name="placements",
         ),
         drop_covered_index(
-            "placement",
-            "folder",
-            models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="placements",
-                to="sync.folder",
-            ),
             "sync_placement",
             "sync_placement_folder_id_fd1a6500",
+            "placement",
+            "folder",
+            to="sync.folder",
+            on_delete=CASCADE,
+            related_name="placements",
         ),
     ]
