@@ -33,7 +33,7 @@ from postroom.messages import bulk
 from postroom.messages.parse import ParsedMessage
 from postroom.messages.store import store_parsed
 from postroom.processing.intake import record_new_placements
-from postroom.sync import imap, lease, net, scheduler, wal
+from postroom.sync import imap, lease, net, scheduler
 from postroom.sync.check import imap_endpoint
 from postroom.sync.errors import MailServerError, scrub
 from postroom.sync.models import Folder, MailboxSyncState, Placement
@@ -185,21 +185,16 @@ class FolderSync:
     def _fetch_and_store(self, uids: Sequence[int]) -> None:
         """Fetch and store `uids` batch by batch. For a large backlog, batch k+1 is fetched and parsed
         (in a thread and a helper process) while batch k is written: fetching, parsing and the
-        database are the three big costs. On SQLite the log of batch k is copied into the database file
-        in the background too (see `wal`)."""
+        database are the three big costs."""
         chunks = list(_chunks(uids, BATCH))
         if len(chunks) < PARALLEL_PARSE_BATCHES:
             for chunk in chunks:
                 fetched = self.connection.fetch_messages(chunk)
                 self._store_batch(chunk, fetched, parse_all([m.raw for m in fetched]))
             return
-        with (
-            Pipeline(self.connection.fetch_messages, chunks) as pipeline,
-            wal.checkpoints_in_background() as copy_log,
-        ):
+        with Pipeline(self.connection.fetch_messages, chunks) as pipeline:
             for chunk, fetched, parsed in pipeline:
                 self._store_batch(chunk, fetched, parsed)
-                copy_log()
 
     def _check_uidvalidity(self, status: imap.FolderStatus) -> None:
         """A changed UIDVALIDITY means every UID we hold for this folder is meaningless: drop the
