@@ -18,9 +18,14 @@ def _ours() -> list[type[models.Model]]:
 
 
 def _indexes(table: str) -> dict[str, list[str]]:
-    """Name -> columns of the table's indexes, unique constraints and primary key, except partial
-    indexes (a condition makes a single-column index serve something else)."""
-    partial = {i.name for model in _ours() for i in model._meta.indexes if i.condition is not None}
+    """Name -> columns of the table's indexes, unique constraints and primary key, except partial ones:
+    a condition makes an index serve only the queries that imply it."""
+    partial = {
+        declared.name
+        for model in _ours()
+        for declared in [*model._meta.indexes, *model._meta.constraints]
+        if getattr(declared, "condition", None) is not None
+    }
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
     return {
