@@ -1,6 +1,6 @@
 """Indexes: every foreign key column can be looked up by an index (deleting a mailbox or an organization
-finds its rows that way), and on the tables every stored message writes to, no index merely repeats the
-leading column of another one (each costs a write per message). See postroom.schema.drop_covered_index."""
+finds its rows that way), and none has an index of its own when another index of its table leads with it
+(that one would cost a write per row for nothing). See postroom.schema.drop_covered_index."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db import connection, models
 
 pytestmark = pytest.mark.django_db
 
-PER_MESSAGE_TABLES = ("mail_message", "sync_placement", "processing_inboundjob")
+RAW_SQL_PARTIAL_INDEXES = {"mail_messagebody_unindexed"}  # PostgreSQL only, made by migration mail 0006
 
 
 def _ours() -> list[type[models.Model]]:
@@ -25,7 +25,7 @@ def _indexes(table: str) -> dict[str, list[str]]:
         for model in _ours()
         for declared in [*model._meta.indexes, *model._meta.constraints]
         if getattr(declared, "condition", None) is not None
-    }
+    } | RAW_SQL_PARTIAL_INDEXES
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
     return {
@@ -47,12 +47,19 @@ def test_every_foreign_key_column_leads_an_index() -> None:
     assert unindexed == []
 
 
-@pytest.mark.parametrize("table", PER_MESSAGE_TABLES)
-def test_no_single_column_index_repeats_the_lead_of_another(table: str) -> None:
-    indexes = _indexes(table)
-    repeated = [
-        name
-        for name, columns in indexes.items()
-        if len(columns) == 1 and any(o != name and cols[0] == columns[0] for o, cols in indexes.items())
-    ]
+def test_no_foreign_key_has_an_index_of_its_own_when_another_leads_with_it() -> None:
+    repeated = []
+    for model in _ours():
+        keys = {f.column for f in model._meta.concrete_fields if isinstance(f, models.ForeignKey)}
+        indexes = _indexes(model._meta.db_table)
+        with connection.cursor() as cursor:
+            kinds = connection.introspection.get_constraints(cursor, model._meta.db_table)
+        repeated += [
+            name
+            for name, columns in indexes.items()
+            if columns[:1] == columns
+            and columns[0] in keys
+            and not (kinds[name]["unique"] or kinds[name]["primary_key"])  # Django makes a plain one
+            and any(o != name and cols[0] == columns[0] for o, cols in indexes.items())
+        ]
     assert repeated == []

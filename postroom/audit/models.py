@@ -34,7 +34,7 @@ class ObjectType(models.TextChoices):
 class AuditEntry(models.Model):
     # Null for install-wide changes (a global configuration value), which only platform admins see.
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     # Null when no logged-in user acted (the command line, the worker); `actor_label` says who then.
     actor = models.ForeignKey(

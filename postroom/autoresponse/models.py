@@ -47,7 +47,9 @@ class EmailTemplate(models.Model):
 class Translation(models.Model):
     """One language of a template. The first one (by position) is the fallback of last resort."""
 
-    template = models.ForeignKey(EmailTemplate, on_delete=models.CASCADE, related_name="translations")
+    template = models.ForeignKey(
+        EmailTemplate, on_delete=models.CASCADE, related_name="translations", db_index=False
+    )
     language = models.CharField(max_length=20, help_text='A language tag such as "en" or "de".')
     subject = models.CharField(max_length=500)
     content = models.TextField()
@@ -141,7 +143,7 @@ class AutoReply(models.Model):
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="+")
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="replies")
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="replies", db_index=False)
     message = models.ForeignKey("mail.Message", on_delete=models.CASCADE, related_name="+")
     sender = models.CharField(max_length=320, help_text="The address answered, lower case.")
     outgoing = models.ForeignKey(
@@ -160,7 +162,7 @@ class SenderThrottle(models.Model):
     """When a mailbox last answered a sender automatically. Claimed with a conditional UPDATE (or an
     INSERT guarded by the unique constraint), so two workers never both answer inside the window."""
 
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="+")
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="+", db_index=False)
     sender = models.CharField(max_length=320)
     last_reply_at = models.DateTimeField()
 

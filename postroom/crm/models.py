@@ -16,7 +16,9 @@ class LeadSource(models.Model):
     a retired option is hidden from new settings but stays on the leads that already carry it.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="lead_sources")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="lead_sources", db_index=False
+    )
     key = models.CharField(max_length=50, validators=[slug_validator])
     label = models.CharField(max_length=100)
     position = models.PositiveIntegerField(default=0)
@@ -73,7 +75,7 @@ class ThreadRecord(models.Model):
     is the merged one, and conversion re-attaches it there if the merged thread has no record of its own
     (see postroom.crm.conversion)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     thread = models.ForeignKey(
         "mail.Thread", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -94,7 +96,7 @@ class RecordCounter(models.Model):
     the row's lock inside the creating transaction, so numbers are unique and a rolled-back conversion
     gives its number back."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=10, choices=RecordKind.choices)
     last_number = models.PositiveIntegerField(default=0)
 
@@ -112,7 +114,7 @@ class ConvertedRecord(models.Model):
 
     PREFIX = ""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     number = models.PositiveIntegerField()
     record = models.OneToOneField(ThreadRecord, on_delete=models.PROTECT, related_name="+")
     email = models.CharField(max_length=320, blank=True, help_text="The sender's address.")

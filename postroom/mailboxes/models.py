@@ -38,7 +38,9 @@ class CasePriority(models.TextChoices):
 
 
 class Mailbox(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="mailboxes")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="mailboxes", db_index=False
+    )
 
     # General
     label = models.CharField("Mailbox Label", max_length=100)

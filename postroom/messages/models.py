@@ -23,7 +23,7 @@ MESSAGE_ID_LENGTH = 255
 class Thread(models.Model):
     """A conversation: the messages whose Message-IDs reference one another (see `ThreadKey`)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     subject = models.TextField(blank=True, help_text="The subject of the conversation's first message.")
     created_at = models.DateTimeField(default=timezone.now)
     last_message_at = models.DateTimeField(null=True, blank=True)
@@ -43,7 +43,7 @@ class ThreadKey(models.Model):
     """Maps every Message-ID seen in an organization — a message's own and each one it references — to
     its thread, so a reply that arrives before its parent still finds the conversation."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     message_id = models.CharField(max_length=MESSAGE_ID_LENGTH)
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="keys")
 
@@ -173,7 +173,7 @@ class ThreadRead(models.Model):
     unread deletes the row. Per member, not per mailbox: a shared mailbox is read by many people."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+", db_index=False)
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="reads")
     seen_count = models.PositiveIntegerField()
     read_at = models.DateTimeField(default=timezone.now)

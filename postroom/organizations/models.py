@@ -30,7 +30,9 @@ class Organization(models.Model):
 class Role(models.Model):
     """A named set of permissions inside one organization (Sales, Support, Administrator...)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="roles")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="roles", db_index=False
+    )
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=300, blank=True)
     can_configure = models.BooleanField(
@@ -51,7 +53,9 @@ class Role(models.Model):
 class Membership(models.Model):
     """A user's place in an organization: the roles they hold, and whether they administer it."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     is_admin = models.BooleanField(
         default=False,

@@ -37,7 +37,7 @@ class OutgoingMessage(models.Model):
     `message_id` is its Message-ID (normalised like `Message.message_id`: no brackets, lower case), so our
     own mail is recognised when it comes back and receivers can drop a duplicate delivery."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="outgoing")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     envelope_from = models.CharField(max_length=320)

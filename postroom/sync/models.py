@@ -22,8 +22,8 @@ class FolderKind(models.TextChoices):
 
 class Folder(models.Model):
     # Denormalised from mailbox so tenant queries filter on one column.
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders", db_index=False)
     name = models.CharField(
         max_length=1000, help_text="The server's raw name (modified UTF-7), as SELECT takes it."
     )
