@@ -85,4 +85,9 @@ def test_conversion_creates_no_audit_entry_and_no_audit_query(cast: Cast) -> Non
 
     assert not AuditEntry.objects.filter(object_type="lead").exists()
     assert not any("audit_auditentry" in sql for sql in audited)
-    assert len(audited) == len(unaudited)
+    # A lead something listens to is saved through the ORM, in a statement of its own; on PostgreSQL an
+    # unlistened one is inserted by the statement that claims its thread (postroom.crm.conversion).
+    own_insert = 1 if connection.vendor == "postgresql" else 0
+    assert len(audited) == len(unaudited) + own_insert
+    inserts = [sum(sql.startswith('INSERT INTO "crm_lead"') for sql in run) for run in (audited, unaudited)]
+    assert inserts == [1, 1 - own_insert]

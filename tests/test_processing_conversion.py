@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from postroom.crm import conversion
 from postroom.crm.conversion import Arrival, plain_text_body
-from postroom.crm.models import Case, Lead, ThreadRecord
+from postroom.crm.models import Case, Lead, RecordCounter, ThreadRecord
 from postroom.messages.models import Message, MessageBody, Thread
 from postroom.processing import batchcache
 from postroom.processing.intake import record_new_placements
@@ -257,6 +257,28 @@ def test_numbers_are_per_organization_and_per_kind(cast: Cast) -> None:
     assert sorted(Lead.objects.filter(organization=cast.acme).values_list("number", flat=True)) == [1, 2]
     assert Lead.objects.get(organization=cast.globex).reference == "LEAD-1"
     assert Case.objects.get().reference == "CASE-1"
+
+
+def test_a_record_created_before_the_organization_has_counters_is_numbered_and_keeps_its_claim(
+    cast: Cast,
+) -> None:
+    """Outside a processing batch nothing created the counters first: the claim is made, the number comes
+    after the counter is created, and no claim is left without its record."""
+    mailbox = case_mailbox(cast.acme, cast.member)
+    first, second = arrive(mailbox, [build(subject="First"), build(subject="Second")])
+    assert not RecordCounter.objects.filter(organization=cast.acme).exists()
+
+    with transaction.atomic():
+        created = [conversion._create(mailbox, message) for message in (first, second)]
+
+    cases = Case.objects.order_by("number")
+    assert [(c.subject, c.reference) for c in cases] == [("First", "CASE-1"), ("Second", "CASE-2")]
+    assert [c.pk for c in cases] == [c.pk for c in created if c is not None]
+    assert [c.record.thread_id for c in cases] == [first.thread_id, second.thread_id]
+    assert ThreadRecord.objects.count() == 2
+    assert [(c.number, c.record_id) for c in created if c is not None] == [
+        (c.number, c.record_id) for c in cases
+    ]
 
 
 def test_database_refuses_a_second_record_for_a_thread_even_of_the_other_kind(cast: Cast) -> None:

@@ -114,6 +114,44 @@ def insert_returning_ids(
     return ids
 
 
+def insert_select(
+    model: type[models.Model],
+    columns: Sequence[str],
+    row: Row,
+    *,
+    computed: dict[str, str],
+    source: str,
+) -> tuple[str, list[Any]]:
+    """`INSERT INTO table (...) SELECT ... FROM source RETURNING pk` of one row, and its parameters: the
+    values of `columns` from `row` and the defaults of the columns not given, prepared as `insert` does,
+    and SQL expressions over `source` for the `computed` columns. Inserts nothing when `source` is
+    empty, which is what makes it a step of a statement that may have nothing to insert.
+
+    The parameters are cast to their columns' types: a SELECT list types an untyped value (NULL above all)
+    as text, which no other type is assigned from."""
+    statement = _Insert(model, columns, {}, None, leave=set(computed))
+    (values,) = statement.prepare([row])
+    quote = connection.ops.quote_name
+    names = [quote(f.column) for f in statement.fields] + [quote(_field(model, c).column) for c in computed]
+    selected = [_typed_placeholder(f) for f in statement.fields] + list(computed.values())
+    assert model._meta.pk is not None  # every model has a primary key
+    pk = quote(model._meta.pk.column)
+    sql = (  # names from the model, and the caller's SQL (hence the noqa)
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)})"  # noqa: S608
+        f" SELECT {', '.join(selected)} FROM {source} RETURNING {pk}"
+    )
+    return sql, list(values)
+
+
+_TEXT_TYPES = {"CharField", "EmailField", "SlugField", "TextField"}  # text is assigned to them as it is
+
+
+def _typed_placeholder(field: Field) -> str:
+    if field.get_internal_type() in _TEXT_TYPES:
+        return "%s"
+    return f"CAST(%s AS {field.db_type(connection)})"
+
+
 def update(
     model: type[models.Model],
     columns: Sequence[str],
@@ -189,10 +227,11 @@ class _Insert:
         columns: Sequence[str],
         same: dict[str, Any],
         conflict: OnConflict | None,
+        leave: set[str] | None = None,  # columns the caller fills itself: no default for them
     ) -> None:
         given = [_field(model, name) for name in columns]
         fixed = [(_field(model, name), value) for name, value in same.items()]
-        fixed += _defaults(model, {*columns, *same})
+        fixed += _defaults(model, {*columns, *same, *(leave or ())})
         self.fields = given + [f for f, _value in fixed]
         quote = connection.ops.quote_name
         self.target = "{} ({})".format(
