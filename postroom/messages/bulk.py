@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.db import connection, models
@@ -125,28 +125,36 @@ def insert_select(
     """`INSERT INTO table (...) SELECT ... FROM source RETURNING pk` of one row, and its parameters: the
     values of `columns` from `row` and the defaults of the columns not given, prepared as `insert` does,
     and SQL expressions over `source` for the `computed` columns. Inserts nothing when `source` is
-    empty, which is what makes it a step of a statement that may have nothing to insert.
+    empty, which is what makes it a step of a statement that may have nothing to insert."""
+    sql, converters, defaults = _insert_select(model, tuple(columns), tuple(computed.items()), source)
+    values = _converted(row, converters) + [f.get_db_prep_save(f.get_default(), connection) for f in defaults]
+    return sql, values
 
-    The parameters are cast to their columns' types: a SELECT list types an untyped value (NULL above all)
-    as text, which no other type is assigned from."""
-    statement = _Insert(model, columns, {}, None, leave=set(computed))
-    (values,) = statement.prepare([row])
+
+@cache  # per model and shape: building it is most of the cost of a one-row statement
+def _insert_select(
+    model: type[models.Model], columns: tuple[str, ...], computed: tuple[tuple[str, str], ...], source: str
+) -> tuple[str, list[Convert | None], list[Field]]:
+    given = [_field(model, name) for name in columns]
+    defaults = [field for field, _value in _defaults(model, {*columns, *dict(computed)})]
     quote = connection.ops.quote_name
-    names = [quote(f.column) for f in statement.fields] + [quote(_field(model, c).column) for c in computed]
-    selected = [_typed_placeholder(f) for f in statement.fields] + list(computed.values())
+    filled = given + defaults
+    names = [quote(f.column) for f in filled] + [quote(_field(model, c).column) for c, _sql in computed]
+    selected = [_typed_placeholder(f) for f in filled] + [sql for _c, sql in computed]
     assert model._meta.pk is not None  # every model has a primary key
-    pk = quote(model._meta.pk.column)
     sql = (  # names from the model, and the caller's SQL (hence the noqa)
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(names)})"  # noqa: S608
-        f" SELECT {', '.join(selected)} FROM {source} RETURNING {pk}"
+        f" SELECT {', '.join(selected)} FROM {source} RETURNING {quote(model._meta.pk.column)}"
     )
-    return sql, list(values)
+    return sql, [_converter(f) for f in given], defaults
 
 
 _TEXT_TYPES = {"CharField", "EmailField", "SlugField", "TextField"}  # text is assigned to them as it is
 
 
 def _typed_placeholder(field: Field) -> str:
+    """A parameter cast to its column's type: a SELECT list types an untyped value (NULL above all) as
+    text, which no other type is assigned from."""
     if field.get_internal_type() in _TEXT_TYPES:
         return "%s"
     return f"CAST(%s AS {field.db_type(connection)})"
@@ -227,11 +235,10 @@ class _Insert:
         columns: Sequence[str],
         same: dict[str, Any],
         conflict: OnConflict | None,
-        leave: set[str] | None = None,  # columns the caller fills itself: no default for them
     ) -> None:
         given = [_field(model, name) for name in columns]
         fixed = [(_field(model, name), value) for name, value in same.items()]
-        fixed += _defaults(model, {*columns, *same, *(leave or ())})
+        fixed += _defaults(model, {*columns, *same})
         self.fields = given + [f for f, _value in fixed]
         quote = connection.ops.quote_name
         self.target = "{} ({})".format(
