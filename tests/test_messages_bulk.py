@@ -3,14 +3,17 @@ PostgreSQL `insert` sends a COPY, which must escape and convert exactly as an IN
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save
 
 from postroom.messages import bulk
 from postroom.messages.models import Message, Thread, ThreadKey
+from postroom.outbox.models import Kind, OutgoingMessage
 from tests.conftest import Cast
+from tests.factories import make_mailbox
 
 # What a COPY in text format has to escape: tab, newline, carriage return, backslash, a field that reads
 # as its NULL marker; and characters beyond ASCII.
@@ -78,3 +81,61 @@ def test_insert_counts_the_rows_it_inserted_not_those_it_skipped(cast: Cast) -> 
     rows = [("a@x", thread.pk), ("c@x", thread.pk), ("c@x", thread.pk)]
     assert bulk.insert(ThreadKey, KEY, rows, same=same, ignore_conflicts=True) == 1
     assert bulk.insert(ThreadKey, KEY, [], same=same) == 0
+
+
+def _outgoing_values(cast: Cast) -> dict[str, object]:
+    mailbox = make_mailbox(cast.acme)
+    return {
+        "organization_id": cast.acme.pk,
+        "mailbox": mailbox,
+        "kind": Kind.AUTO_REPLY,
+        "envelope_from": mailbox.email,
+        "recipients": ["ann@example.org", AWKWARD],
+        "subject": AWKWARD,
+        "message_id": "m1@x",
+        "raw": b"Subject: x\r\n\r\n\x00\xff",
+    }
+
+
+def test_create_stores_and_returns_what_the_orm_would(cast: Cast) -> None:
+    values = _outgoing_values(cast)
+    made = bulk.create(OutgoingMessage, **values)
+    by_orm = OutgoingMessage.objects.create(**{**values, "message_id": "m2@x"})
+
+    assert made.pk is not None and not made._state.adding and made.mailbox == values["mailbox"]
+    columns = [
+        f.attname for f in OutgoingMessage._meta.concrete_fields if f.attname not in ("id", "message_id")
+    ]
+    stored, orm = (OutgoingMessage.objects.values(*columns).get(pk=pk) for pk in (made.pk, by_orm.pk))
+    assert bytes(stored.pop("raw")) == bytes(orm.pop("raw")) == values["raw"]
+    for column in ("next_attempt_at", "created_at"):  # timezone.now as default, and auto_now_add
+        assert abs(stored.pop(column) - orm.pop(column)) < timedelta(seconds=5)
+    assert stored == orm
+    assert (stored["recipients"], stored["subject"], stored["status"]) == (
+        values["recipients"],
+        AWKWARD,
+        "queued",
+    )
+
+
+def test_create_goes_through_the_orm_for_a_model_whose_saving_is_listened_to(cast: Cast) -> None:
+    heard: list[int] = []
+
+    def hear(sender: type, instance: OutgoingMessage, created: bool, **_: object) -> None:
+        heard.append(instance.pk)
+
+    post_save.connect(hear, sender=OutgoingMessage, dispatch_uid="test-bulk-create")
+    try:
+        made = bulk.create(OutgoingMessage, **_outgoing_values(cast))
+    finally:
+        post_save.disconnect(sender=OutgoingMessage, dispatch_uid="test-bulk-create")
+    assert heard == [made.pk]
+
+
+def test_create_raises_integrity_error_on_a_conflict_and_the_transaction_goes_on(cast: Cast) -> None:
+    thread = Thread.objects.create(organization=cast.acme)
+    bulk.create(ThreadKey, organization_id=cast.acme.pk, message_id="a@x", thread=thread)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.create(ThreadKey, organization_id=cast.acme.pk, message_id="a@x", thread=thread)
+    bulk.create(ThreadKey, organization_id=cast.acme.pk, message_id="b@x", thread=thread)
+    assert sorted(ThreadKey.objects.values_list("message_id", flat=True)) == ["a@x", "b@x"]

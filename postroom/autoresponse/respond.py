@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -161,7 +161,8 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
                 thread=message.thread,
                 known=(reply.message_id, reply.subject),
             )
-            AutoReply.objects.create(  # unique per (rule, message): a second answer rolls back the first
+            bulk.create(  # unique per (rule, message): a second answer rolls back the first
+                AutoReply,
                 organization_id=mailbox.organization_id,
                 mailbox=mailbox,
                 rule=rule,
@@ -176,22 +177,23 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
 
 
 def claim_sender(mailbox: Mailbox, sender: str, now: datetime, hours: int) -> bool:
-    """Take the sender's reply slot for this mailbox. A conditional UPDATE (or an INSERT guarded by the
-    unique constraint) decides, so concurrent workers cannot both answer within `hours` (0: no limit)."""
+    """Take the sender's reply slot for this mailbox: one upsert, which inserts the sender's first slot or
+    moves a slot older than `hours` (0: no limit) to `now`, and does nothing to a newer one. The unique
+    constraint makes a concurrent claim wait for ours and then find the slot taken, so two workers
+    cannot both answer within `hours`."""
     cutoff = now - timedelta(hours=hours) if hours > 0 else now
-    rows = SenderThrottle.objects.filter(mailbox=mailbox, sender=sender)
-    if rows.filter(last_reply_at__lte=cutoff).update(last_reply_at=now):
-        return True
-    return _first_slot(mailbox, sender, now)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SENDER, [mailbox.pk, sender, adapt(now), adapt(cutoff)])
+        return cursor.fetchone() is not None
 
 
-def _first_slot(mailbox: Mailbox, sender: str, now: datetime) -> bool:
-    """Insert the sender's first slot; False when the sender has one (answered within the window, or
-    just now by another worker). Skipping the conflicting row rather than catching IntegrityError, which
-    on PostgreSQL needed a savepoint: two statements more for every new sender."""
-    row = (mailbox.pk, sender, now)
-    columns = ("mailbox_id", "sender", "last_reply_at")
-    return bulk.insert(SenderThrottle, columns, [row], ignore_conflicts=True) == 1
+_THROTTLES = SenderThrottle._meta.db_table
+_CLAIM_SENDER = (  # only our table's name is formatted in (hence the noqa)
+    f"INSERT INTO {_THROTTLES} (mailbox_id, sender, last_reply_at) VALUES (%s, %s, %s)"  # noqa: S608
+    " ON CONFLICT (mailbox_id, sender) DO UPDATE SET last_reply_at = excluded.last_reply_at"
+    f" WHERE {_THROTTLES}.last_reply_at <= %s RETURNING id"
+)
 
 
 def render_reply(

@@ -308,7 +308,7 @@ def _claimed_record(
     claim = _claim_thread(organization, thread_id, kind)
     if claim is None:
         return None
-    return _inserted(model, {**values, "record": claim, "number": next_number(organization, kind)})
+    return bulk.create(model, **values, record=claim, number=next_number(organization, kind))
 
 
 # One statement: the thread's claim (nothing when another transaction holds it), then, only if the claim
@@ -355,7 +355,7 @@ def _claimed_record_at_once(
     if number is None:  # the organization's first record of this kind outside a processing batch
         number = next_number(organization, kind)
     if pk is None:
-        return _inserted(model, {**values, "record": claim, "number": number})
+        return bulk.create(model, **values, record=claim, number=number)
     instance.record, instance.number = claim, number
     return _as_saved(instance, pk)
 
@@ -364,7 +364,7 @@ def _claim_thread(organization: Organization, thread_id: int, kind: str) -> Thre
     """Insert the thread's claim, or None when another transaction holds it (or is inserting it: then
     this waits for that one's outcome). ON CONFLICT instead of catching IntegrityError: a failed INSERT
     aborts a PostgreSQL transaction, so catching needed a savepoint, two round trips a record. Only when
-    something listens to the saving of claims does it go through the ORM (see `_inserted`)."""
+    something listens to the saving of claims does it go through the ORM (see `bulk.create`)."""
     if _listened(ThreadRecord):
         try:
             with transaction.atomic():
@@ -385,20 +385,6 @@ def _claim_thread(organization: Organization, thread_id: int, kind: str) -> Thre
     return _as_saved(
         ThreadRecord(organization=organization, thread_id=thread_id, kind=kind, created_at=now), row[0]
     )
-
-
-def _inserted(model: type[_Saved], values: dict[str, Any]) -> _Saved:
-    """INSERT one row and return it as `model.objects.create(**values)` would, related objects cached,
-    without the ORM's per-object save machinery: that was a fifth of conversion's CPU
-    (bench.processing). A model something listens to the saving of (the audit log follows leads that way)
-    goes through the ORM, so no receiver is ever skipped."""
-    if _listened(model):
-        return model.objects.create(**values)
-    values = {"created_at": timezone.now(), **values}  # the models' auto_now_add
-    instance = model(**values)
-    columns = [_attname(model, name) for name in values]
-    (pk,) = bulk.insert_returning_ids(model, columns, [[getattr(instance, c) for c in columns]])
-    return _as_saved(instance, pk)
 
 
 def _listened(model: type[_Saved]) -> bool:

@@ -35,6 +35,7 @@ from django.utils import timezone
 from postroom.accounts.models import User
 from postroom.logs import log_context
 from postroom.mailboxes.models import Mailbox
+from postroom.messages import bulk
 from postroom.messages.models import Message, Thread
 from postroom.messages.store import store_message
 from postroom.operations import liveness
@@ -75,7 +76,8 @@ def enqueue(
     message_id = message_id.strip().strip("<>").lower()
     if not message_id:
         raise ValueError("an outgoing message needs a Message-ID")
-    row = OutgoingMessage.objects.create(
+    row = bulk.create(
+        OutgoingMessage,
         organization_id=mailbox.organization_id,
         mailbox=mailbox,
         kind=kind,
