@@ -11,12 +11,20 @@ import pytest
 from django.utils import timezone
 
 from postroom.autoresponse.models import AutoReply, TemplateType
-from postroom.autoresponse.respond import FAILED, REPLIED, SKIPPED, ResponseOutcome, respond_to
+from postroom.autoresponse.respond import (
+    FAILED,
+    REPLIED,
+    SKIPPED,
+    ResponseOutcome,
+    remember_answered,
+    respond_to,
+)
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
 from postroom.organizations import config
 from postroom.outbox import send
 from postroom.outbox.models import OutgoingMessage, Status
+from postroom.processing import batchcache
 from postroom.sync.models import Folder, Placement
 from tests.autoresponse_helpers import ACTIVE_SINCE, make_rule, make_template, parsed, smtp_mailbox, stored
 from tests.conftest import Cast
@@ -30,6 +38,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 pytest_plugins = ["tests.servers.fixtures"]
 
 ANN = "Ann Sender <ann@example.org>"
+BOB = "Bob Sender <bob@example.org>"
 
 
 @pytest.fixture(autouse=True)
@@ -291,6 +300,61 @@ def test_first_matching_rule_answers_unless_it_lets_later_rules_answer(support: 
 
     _, outcome = incoming(support, subject="Hello", sender="Cy <cy@example.net>")
     assert "Everything" in outcome.reason and len(outcome.outgoing_ids) == 1
+
+
+def test_in_a_processing_batch_a_chain_of_rules_answers_and_earlier_answers_count(support: Mailbox) -> None:
+    """A batch knows which messages were answered when it began, and asks the database only about those."""
+    config.set_value("email.autoresponse_limit_hours", 0, support.organization)
+    make_rule(support, name="Orders", lets_later_rules_answer=True)
+    make_rule(support, name="Everything")
+    message = stored(support.organization, build(sender=ANN, to=support.email, subject="My order"))
+    answered_before = stored(support.organization, build(sender=BOB, to=support.email))
+    respond_to(answered_before, support, "inbox", timezone.now())
+
+    with batchcache.batch():
+        remember_answered({(support.pk, answered_before.pk)})
+        first = respond_to(message, support, "inbox", timezone.now())
+        before = respond_to(answered_before, support, "inbox", timezone.now())
+
+    assert first.status == REPLIED and len(first.outgoing_ids) == 2
+    assert before.status == SKIPPED and "already answered this message" in before.reason
+    assert AutoReply.objects.filter(message=message).count() == 2
+    assert AutoReply.objects.filter(message=answered_before).count() == 2
+
+
+def test_in_a_processing_batch_a_rule_answers_a_message_once(support: Mailbox) -> None:
+    """The batch remembers what it answered: a second try is refused as answered, not as a sender
+    answered within the limit."""
+    make_rule(support, name="Orders")
+    message = stored(support.organization, build(sender=ANN, to=support.email))
+
+    with batchcache.batch():
+        remember_answered(set())
+        first = respond_to(message, support, "inbox", timezone.now())
+        again = respond_to(message, support, "inbox", timezone.now())
+
+    assert first.status == REPLIED
+    assert again.status == SKIPPED and again.reason == "Rule “Orders” already answered this message."
+    assert AutoReply.objects.count() == OutgoingMessage.objects.count() == 1
+
+
+def test_links_to_records_in_one_batch_name_each_record(
+    cast: Cast, support: Mailbox, smtp_server: SmtpServer
+) -> None:
+    config.set_value("email.autoresponse_limit_hours", 0, support.organization)
+    make_rule(
+        support,
+        template=make_template(support.organization, [("en", "{{ record.number }}", "{{ record.link }}")]),
+    )
+    leads = [converted_lead(cast.acme, cast.org_admin, sender=f"P{i} <p{i}@example.org>") for i in range(2)]
+
+    with batchcache.batch():
+        for lead in leads:
+            respond_to(Message.objects.get(pk=lead.message_id), support, "inbox", timezone.now(), record=lead)
+
+    deliver_all()
+    links = sorted(parsed(received.data).get_content().strip() for received in smtp_server.messages)
+    assert links == sorted(f"/o/acme/leads/{lead.pk}/" for lead in leads)
 
 
 def test_no_matching_rule_says_which_condition_failed(support: Mailbox) -> None:

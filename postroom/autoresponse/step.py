@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from postroom.autoresponse import eligibility
 from postroom.autoresponse.models import AutoReply
-from postroom.autoresponse.respond import REPLIED, respond_to
-from postroom.processing import batchcache
+from postroom.autoresponse.respond import REPLIED, answered_in_mailbox, remember_answered, respond_to
 
 if TYPE_CHECKING:
     from postroom.processing.models import InboundJob
@@ -22,13 +21,10 @@ def autoresponse(job: InboundJob) -> StepOutcome:
     the step's skip reason (retrying would not change it); the reply itself is the outbox's business."""
     from postroom.processing.steps import StepOutcome  # the pipeline imports this module
 
-    if _answered(job.mailbox_id, job.message_id):
+    if answered_in_mailbox(job.mailbox_id, job.message_id):
         return StepOutcome()
     outcome = respond_to(job.message, job.mailbox, job.folder_kind, job.internal_date, job.lead or job.case)
     return StepOutcome(skipped="" if outcome.status == REPLIED else outcome.reason)
-
-
-_ANSWERED = "autoresponse.answered"  # batchcache key: (mailbox id, message id) pairs already answered
 
 
 def prepare(organization_id: int, jobs: Sequence[InboundJob]) -> None:
@@ -37,12 +33,5 @@ def prepare(organization_id: int, jobs: Sequence[InboundJob]) -> None:
     answered = AutoReply.objects.filter(
         mailbox_id__in={job.mailbox_id for job in jobs}, message_id__in=[job.message_id for job in jobs]
     )
-    batchcache.remember(_ANSWERED, set(answered.values_list("mailbox_id", "message_id")))
+    remember_answered(set(answered.values_list("mailbox_id", "message_id")))
     eligibility.prepare(organization_id, [job.message for job in jobs])
-
-
-def _answered(mailbox_id: int, message_id: int) -> bool:
-    known: set[tuple[int, int]] | None = batchcache.recall(_ANSWERED)
-    if known is not None:
-        return (mailbox_id, message_id) in known
-    return AutoReply.objects.filter(mailbox_id=mailbox_id, message_id=message_id).exists()
