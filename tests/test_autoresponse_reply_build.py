@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
+from email.utils import getaddresses
 
 import pytest
 
 from postroom.autoresponse.models import TemplateType
 from postroom.autoresponse.rendering import MAX_RANGE, RenderFailed, render
-from postroom.autoresponse.reply import build_reply
+from postroom.autoresponse.reply import MAX_REFERENCES, build_reply
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
 
@@ -39,6 +40,44 @@ def test_reply_facts_match_what_a_reader_parses(subject: str) -> None:
     assert str(headers["Message-ID"]) == reply.message_id
     assert str(headers["Subject"]) == reply.subject
     assert headers["References"] == "<q0@example.org> <q1@example.org>"
+
+
+LONG_LINE = "<p>" + "word " * 400 + "</p>"  # one-line HTML, as editors save it: 2,000 characters
+
+
+@pytest.mark.parametrize(
+    ("label", "kind", "content"),
+    [
+        ("Support", TemplateType.TEXT, "Hello,\nthanks."),
+        ('Acme, Inc. "Support"', TemplateType.TEXT, "Grüße,\n" + "ü" * 300),
+        ("Équipe support", TemplateType.HTML, "<p>Merci, à bientôt</p>"),
+        ("Support", TemplateType.HTML, LONG_LINE),
+        ("Support", TemplateType.TEXT, "x" * 2000),
+    ],
+)
+def test_reply_reads_back_as_written_in_lines_smtp_accepts(label: str, kind: str, content: str) -> None:
+    parent = Message(message_id="q1@example.org", references=[f"r{i}@example.org" for i in range(60)])
+    mailbox = Mailbox(label=label, email="support@example.org")
+
+    reply = build_reply(
+        parent,
+        mailbox,
+        "ann@example.org",
+        subject="Réponse " * 20,
+        content=content,
+        kind=kind,
+        language="",
+        now=datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+    )
+
+    lines = reply.raw.split(b"\r\n")
+    assert max(map(len, lines)) <= 78 and b"\n" not in reply.raw.replace(b"\r\n", b"")
+    headers = message_from_bytes(reply.raw, policy=default)
+    assert getaddresses([str(headers["From"])]) == [(label, "support@example.org")]
+    assert str(headers["Subject"]) == reply.subject == ("Réponse " * 20).strip()
+    assert len(headers["References"].split()) == MAX_REFERENCES
+    body = headers.get_body(("html",) if kind == TemplateType.HTML else ("plain",))
+    assert body is not None and body.get_content().replace("\r\n", "\n").strip() == content.strip()
 
 
 def test_an_edited_template_renders_its_new_text() -> None:
