@@ -88,7 +88,7 @@ def _text(content: str, subtype: str = "plain") -> MIMEText:
 
 
 def _address(name: str, address: str) -> str | Header:
-    """ "name <address>" for the From header: quoted where its characters need it, or encoded."""
+    """The From header's name and address: the name quoted where its characters need it, or encoded."""
     if name.isascii():
         return formataddr((name, address))
     header = Header(name, "utf-8", header_name="From")
