@@ -159,8 +159,9 @@ class AutoReply(models.Model):
 
 
 class SenderThrottle(models.Model):
-    """When a mailbox last answered a sender automatically. Claimed with a conditional UPDATE (or an
-    INSERT guarded by the unique constraint), so two workers never both answer inside the window."""
+    """When a mailbox last answered a sender automatically. Claimed with one upsert that moves only a slot
+    older than the window (`respond.claim_sender`); the unique constraint makes a concurrent claim wait and
+    then find the slot taken, so two workers never both answer inside the window."""
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="+", db_index=False)
     sender = models.CharField(max_length=320)
