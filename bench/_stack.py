@@ -86,7 +86,9 @@ def unique_name(prefix: str) -> str:
 @contextmanager
 def private_queue(redis_url: str) -> Iterator[str]:
     """A queue name nobody else uses; its Redis keys are deleted afterwards."""
-    name = unique_name("postroom-bench")
+    # Only [A-Za-z0-9_]: huey drops other characters from the names of its keys, and then the
+    # pattern `flush_queue` deletes by would miss them (a hyphen here left every run's keys behind).
+    name = unique_name("postroom_bench")
     try:
         yield name
     finally:
