@@ -40,7 +40,6 @@ from typing import Any, TypeVar
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Field, Min
 from django.db.models.functions import Lower
-from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from postroom.accounts.models import User
@@ -58,7 +57,6 @@ logger = logging.getLogger(__name__)
 INCOMING_KINDS = frozenset({"inbox", "other"})
 NO_SUBJECT = "(no subject)"
 Record = Lead | Case
-_Saved = TypeVar("_Saved", Lead, Case, ThreadRecord)
 _Record = TypeVar("_Record", Lead, Case)
 
 
@@ -303,7 +301,7 @@ def _claimed_record(
     another transaction holds the thread's claim. On PostgreSQL that is one statement (`_CLAIM_AND_NUMBER`,
     and the INSERT too unless something listens to the saving of `model`): processing waits on round
     trips, and these were three of the 2.4 a conversion took."""
-    if connection.vendor == "postgresql" and not _listened(ThreadRecord):
+    if connection.vendor == "postgresql" and not bulk.listened(ThreadRecord):
         return _claimed_record_at_once(model, values, organization, thread_id, kind)
     claim = _claim_thread(organization, thread_id, kind)
     if claim is None:
@@ -311,13 +309,15 @@ def _claimed_record(
     return bulk.create(model, **values, record=claim, number=next_number(organization, kind))
 
 
+_CLAIM = (  # the thread's claim, or no row when another transaction holds it; only our table's name
+    f"INSERT INTO {ThreadRecord._meta.db_table} (organization_id, thread_id, kind, created_at)"  # noqa: S608
+    " VALUES (%s, %s, %s, %s) ON CONFLICT (organization_id, thread_id) DO NOTHING RETURNING id"
+)
 # One statement: the thread's claim (nothing when another transaction holds it), then, only if the claim
 # was made, the counter's next number (nothing when the organization has no counter row of this kind yet).
-_CLAIMS, _COUNTERS = ThreadRecord._meta.db_table, RecordCounter._meta.db_table
-_CLAIM_AND_NUMBER = (  # only our table names are formatted in (hence the noqa)
-    f"WITH claim AS (INSERT INTO {_CLAIMS} (organization_id, thread_id, kind, created_at)"  # noqa: S608
-    " VALUES (%s, %s, %s, %s) ON CONFLICT (organization_id, thread_id) DO NOTHING RETURNING id),"
-    f" counted AS (UPDATE {_COUNTERS} SET last_number = last_number + 1"
+_CLAIM_AND_NUMBER = (  # only our constants are formatted in (hence the noqa)
+    f"WITH claim AS ({_CLAIM}),"  # noqa: S608
+    f" counted AS (UPDATE {RecordCounter._meta.db_table} SET last_number = last_number + 1"
     " WHERE organization_id = %s AND kind = %s AND EXISTS (SELECT FROM claim) RETURNING last_number)"
 )
 _CLAIMED = "(SELECT id FROM claim), (SELECT last_number FROM counted)"
@@ -330,10 +330,11 @@ def _claimed_record_at_once(
     values = {"created_at": now, **values}
     at = connection.ops.adapt_datetimefield_value(now)
     params: list[Any] = [organization.pk, thread_id, kind, at, organization.pk, kind]
-    instance = model(**values)
-    if _listened(model):
+    instance = None
+    if bulk.listened(model):
         sql = f"{_CLAIM_AND_NUMBER} SELECT {_CLAIMED}, NULL"
     else:  # the record's INSERT joins in, reading the claim's id and the number
+        instance = model(**values)
         columns = [_attname(model, name) for name in values]
         insert, row = bulk.insert_select(
             model,
@@ -349,15 +350,13 @@ def _claimed_record_at_once(
         claim_id, number, pk = cursor.fetchone()
     if claim_id is None:
         return None
-    claim = _as_saved(
-        ThreadRecord(organization=organization, thread_id=thread_id, kind=kind, created_at=now), claim_id
-    )
+    claim = _claim(organization, thread_id, kind, now, claim_id)
     if number is None:  # the organization's first record of this kind outside a processing batch
         number = next_number(organization, kind)
-    if pk is None:
+    if instance is None or pk is None:
         return bulk.create(model, **values, record=claim, number=number)
     instance.record, instance.number = claim, number
-    return _as_saved(instance, pk)
+    return bulk.as_saved(instance, pk)
 
 
 def _claim_thread(organization: Organization, thread_id: int, kind: str) -> ThreadRecord | None:
@@ -365,42 +364,30 @@ def _claim_thread(organization: Organization, thread_id: int, kind: str) -> Thre
     this waits for that one's outcome). ON CONFLICT instead of catching IntegrityError: a failed INSERT
     aborts a PostgreSQL transaction, so catching needed a savepoint, two round trips a record. Only when
     something listens to the saving of claims does it go through the ORM (see `bulk.create`)."""
-    if _listened(ThreadRecord):
+    if bulk.listened(ThreadRecord):
         try:
             with transaction.atomic():
                 return ThreadRecord.objects.create(organization=organization, thread_id=thread_id, kind=kind)
         except IntegrityError:
             return None
     now = timezone.now()
-    table = ThreadRecord._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (organization_id, thread_id, kind, created_at)"  # noqa: S608 - our table
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (organization_id, thread_id) DO NOTHING RETURNING id",
-            [organization.pk, thread_id, kind, connection.ops.adapt_datetimefield_value(now)],
+            _CLAIM, [organization.pk, thread_id, kind, connection.ops.adapt_datetimefield_value(now)]
         )
         row = cursor.fetchone()
-    if row is None:
-        return None
-    return _as_saved(
-        ThreadRecord(organization=organization, thread_id=thread_id, kind=kind, created_at=now), row[0]
-    )
+    return None if row is None else _claim(organization, thread_id, kind, now, row[0])
 
 
-def _listened(model: type[_Saved]) -> bool:
-    """Whether something listens to the saving of `model`: then it must go through the ORM."""
-    return pre_save.has_listeners(model) or post_save.has_listeners(model)
+def _claim(
+    organization: Organization, thread_id: int, kind: str, created_at: datetime, pk: int
+) -> ThreadRecord:
+    """The claim inserted by hand as row `pk`, as the ORM would have returned it."""
+    claim = ThreadRecord(organization=organization, thread_id=thread_id, kind=kind, created_at=created_at)
+    return bulk.as_saved(claim, pk)
 
 
-def _as_saved(instance: _Saved, pk: int) -> _Saved:
-    """`instance`, inserted by hand as row `pk`, in the state the ORM leaves a saved object in."""
-    instance.pk = pk
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
-
-
-def _attname(model: type[_Saved], name: str) -> str:
+def _attname(model: type[_Record], name: str) -> str:
     field = model._meta.get_field(name)
     assert isinstance(field, Field)  # a concrete column, not a reverse relation
     return field.attname

@@ -122,7 +122,7 @@ def create(model: type[_M], **values: Any) -> _M:
     conversion's (bench.processing). Defaults, `auto_now_add` and the returned object are as the ORM
     makes them. A model something listens to the saving of (the audit log follows several) is created
     through the ORM, so no receiver is ever skipped."""
-    if pre_save.has_listeners(model) or post_save.has_listeners(model):
+    if listened(model):
         return model.objects.create(**values)  # type: ignore[attr-defined, no-any-return]
     instance = model(**values)
     sql, fields, converters = _create_statement(model)
@@ -130,6 +130,16 @@ def create(model: type[_M], **values: Any) -> _M:
     with connection.cursor() as cursor:
         cursor.execute(sql, row)
         (pk,) = cursor.fetchone()
+    return as_saved(instance, pk)
+
+
+def listened(model: type[models.Model]) -> bool:
+    """Whether something listens to the saving of `model`: then rows must be saved through the ORM."""
+    return pre_save.has_listeners(model) or post_save.has_listeners(model)
+
+
+def as_saved(instance: _M, pk: int) -> _M:
+    """`instance`, inserted by hand as row `pk`, in the state the ORM leaves a saved object in."""
     instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
