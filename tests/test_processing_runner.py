@@ -54,6 +54,34 @@ def test_a_claimed_job_cannot_be_claimed_again_until_its_lease_expires(cast: Cas
     assert job.status == JobStatus.DONE and Lead.objects.count() == 1
 
 
+def test_claimed_jobs_share_their_mailbox_and_organization_and_cost_the_same_queries_at_any_count(
+    cast: Cast,
+) -> None:
+    """The claim loads each mailbox and organization once (not joined to every job's row), and every job
+    and mailbox of a batch points at those instances."""
+    acme_box = case_mailbox(cast.acme, cast.member)
+    globex_box = case_mailbox(cast.globex, cast.outsider, label="Globex support")
+    arrive(acme_box, [build(), build()])
+    arrive(globex_box, [build()])
+    arrive(acme_box, [build()], folder="Sales")
+    ids = list(InboundJob.objects.order_by("id").values_list("id", flat=True))
+    assert len(ids) == 4
+
+    with CaptureQueriesContext(connection) as one:
+        claim(ids[:1], timezone.now())
+    with CaptureQueriesContext(connection) as three:
+        _, jobs = claim(ids[1:], timezone.now())  # two of Acme's (INBOX and Sales), one of Globex's
+
+    assert len(three.captured_queries) == len(one.captured_queries)
+    by_mailbox = {job.mailbox_id: job for job in jobs}
+    assert len(by_mailbox) == 2 and {job.organization_id for job in jobs} == {cast.acme.pk, cast.globex.pk}
+    for job in jobs:
+        assert job.mailbox is by_mailbox[job.mailbox_id].mailbox
+        assert job.organization is job.mailbox.organization
+        assert job.organization.pk == job.mailbox.organization_id == job.message.organization_id
+        assert job.message.body.text and job.message.thread.pk == job.message.thread_id
+
+
 def test_conversion_with_a_deactivated_owner_is_retried_with_backoff_then_failed_with_reason(
     cast: Cast,
 ) -> None:

@@ -30,8 +30,10 @@ from django.utils import timezone
 
 from postroom.crm.conversion import serialise_conversions
 from postroom.logs import log_context
+from postroom.mailboxes.models import Mailbox
 from postroom.messages import bulk
 from postroom.operations import liveness
+from postroom.organizations.models import Organization
 from postroom.processing import batchcache
 from postroom.processing.intake import wake
 from postroom.processing.models import Conversion, InboundJob, JobStatus
@@ -94,9 +96,24 @@ def claim(job_ids: Sequence[int], now: datetime) -> tuple[str, list[InboundJob]]
         attempts=F("attempts") + 1,
     )
     claimed = InboundJob.objects.filter(pk__in=job_ids, claim_token=token).select_related(
-        "organization", "mailbox__organization", "message__thread", "message__body"
+        "message__thread", "message__body"
     )
-    return token, list(claimed.order_by("id"))
+    jobs = list(claimed.order_by("id"))
+    _share_owners(jobs)
+    return token, jobs
+
+
+def _share_owners(jobs: Sequence[InboundJob]) -> None:
+    """Give every job the one instance of its mailbox and organization. A batch names a few of each:
+    joining them to every job's row built and filled three more model instances per job, a third of the
+    claim's CPU, for two queries a batch."""
+    mailboxes = Mailbox.objects.in_bulk({job.mailbox_id for job in jobs})
+    wanted = {job.organization_id for job in jobs} | {m.organization_id for m in mailboxes.values()}
+    organizations = Organization.objects.in_bulk(wanted)
+    for mailbox in mailboxes.values():
+        mailbox.organization = organizations[mailbox.organization_id]
+    for job in jobs:
+        job.organization, job.mailbox = organizations[job.organization_id], mailboxes[job.mailbox_id]
 
 
 def run_claimed(jobs: Sequence[InboundJob], token: str, now: datetime) -> None:
