@@ -14,7 +14,7 @@ from postroom.mailboxes.access import visible_mailboxes
 from postroom.messages import search as search_module
 from postroom.messages import search_index
 from postroom.messages.models import Message, MessageBody
-from postroom.messages.search import SEARCH_COLUMN, search
+from postroom.messages.search import SEARCH_COLUMN, search, terms_of
 from postroom.messages.store import reparse, store_messages
 from postroom.organizations.access import org_access
 from tests.compose_helpers import sending_mailbox
@@ -22,7 +22,19 @@ from tests.conftest import Cast
 from tests.mailbuilder import build
 from tests.processing_helpers import arrive
 
-QUERIES = ("quarterly", "amount due", "zoe@customer.example", "jams printer", "nowhere", "hello")
+QUERIES = (
+    "quarterly",
+    "amount due",
+    "zoe@customer.example",
+    "jams printer",
+    "nowhere",
+    "hello",
+    "AMOUNT Due",
+    "grüße münchen",
+    "MÜNCHEN",
+    "déjà-vu",
+    "quarterly nowhere",
+)
 
 
 def _results(cast: Cast) -> dict[str, list[str]]:
@@ -46,11 +58,16 @@ def postgres_only() -> None:
         pytest.skip("body vectors are filled after the sync only on PostgreSQL (SQLite: FTS5 triggers)")
 
 
-@pytest.mark.parametrize("rare_matches", [5000, 0], ids=["rare", "common"])
+@pytest.mark.parametrize(
+    ("rare_matches", "rare_unindexed"),
+    [(5000, 500), (0, 500), (5000, 0)],
+    ids=["rare", "common", "common-among-unindexed"],
+)
 def test_mail_is_found_before_and_after_the_indexer_alike(
-    cast: Cast, monkeypatch: Any, rare_matches: int
+    cast: Cast, monkeypatch: Any, rare_matches: int, rare_unindexed: int
 ) -> None:
     monkeypatch.setattr(search_module, "RARE_MATCHES", rare_matches)
+    monkeypatch.setattr(search_module, "RARE_UNINDEXED", rare_unindexed)
     mailbox = sending_mailbox(cast.acme, (cast.support_role,))
     stored = arrive(
         mailbox,
@@ -58,10 +75,15 @@ def test_mail_is_found_before_and_after_the_indexer_alike(
             build(subject="Invoice", body="Amount due: 120 EUR.\n"),
             build(subject="Printer", sender="Zoë <zoe@customer.example>", body="It jams.\n"),
             build(subject="Hello", body="The quarterly report, from zoe@customer.example.\n"),
+            build(subject="Greetings", body="GRÜSSE aus MÜNCHEN, Grüße from Zoë. Déjà-vu!\n"),
         ],
     )
     ids = [m.pk for m in stored]
     before = _results(cast)
+    # Bodies not indexed yet are prefiltered on their lowered text: case and accents must not matter.
+    assert before["AMOUNT Due"] == ["Invoice"] and before["grüße münchen"] == ["Greetings"]
+    assert before["MÜNCHEN"] == ["Greetings"] and before["déjà-vu"] == ["Greetings"]
+    assert before["quarterly nowhere"] == []
     assert before["quarterly"] == ["Hello"] and before["amount due"] == ["Invoice"]
     assert before["jams printer"] == ["Printer"] and before["nowhere"] == []
     assert before["zoe@customer.example"] == ["Hello", "Printer"]  # body, then sender (newest first)
@@ -69,7 +91,7 @@ def test_mail_is_found_before_and_after_the_indexer_alike(
     filled = search_index.index_pending()
 
     if search_index.deferred():
-        assert filled == 3 and _vectors_missing(ids) == 0 and search_index.pending() == 0
+        assert filled == 4 and _vectors_missing(ids) == 0 and search_index.pending() == 0
     else:
         assert filled == 0 and search_index.pending() == 0
     assert _results(cast) == before
@@ -85,6 +107,24 @@ def test_new_bodies_wait_for_the_indexer_which_works_in_chunks(cast: Cast, postg
     assert _vectors_missing(ids) == 3
     assert search_index.index_pending(chunk=2) == 3
     assert _vectors_missing(ids) == 0
+
+
+def test_a_term_many_unindexed_bodies_may_hold_is_common_and_is_not_parsed_in_every_body(
+    cast: Cast, monkeypatch: Any, postgres_only: None
+) -> None:
+    """The probe counts bodies not indexed yet by the prefilter alone, words inside longer words too
+    ("voice" in "invoices"); past RARE_UNINDEXED of them the term is searched as a common one."""
+    bodies = ["three invoices\n", "an invoice\n", "a voice message\n", "nothing\n"]
+    stored = store_messages(cast.acme, [build(subject=f"m{n}", body=body) for n, body in enumerate(bodies)])
+    ids = sorted(s.message_id for s in stored)
+    term = terms_of("voice")
+    monkeypatch.setattr(search_module, "RARE_UNINDEXED", 3)
+    assert search_module._rare_term_ids(term) == ids[:3]  # candidates, checked exactly by the caller
+    monkeypatch.setattr(search_module, "RARE_UNINDEXED", 2)
+    assert search_module._rare_term_ids(term) is None
+
+    search_index.index_pending()
+    assert search_module._rare_term_ids(term) == [ids[2]]  # indexed: whole words only
 
 
 def test_a_body_whose_text_changes_is_indexed_again(cast: Cast, postgres_only: None) -> None:

@@ -53,9 +53,18 @@ SEARCH_COLUMN = "search_vector"
 # vectors (which keeps addresses and URLs whole): `to_tsquery(words) || phraseto_tsquery(text)`, the two
 # parameters of `_engine_query`. A body whose vector the indexer has not filled yet (NULL: stored moments
 # ago, see `postroom.messages.search_index`) is matched on its text, found by the partial index
-# mail_messagebody_unindexed; `_BODY_MATCHES` therefore takes the term's parameters twice.
+# mail_messagebody_unindexed, after a prefilter: running the parser on a body costs about 8 times what
+# lowering it and looking for each word does, and a long import can leave many bodies waiting. A lexeme
+# of the 'simple' configuration is its token lower-cased, so a body whose vector would match holds every
+# word of the term in its lowered text. `_BODY_MATCHES` therefore takes the term's tsquery parameters,
+# then the words (a text[]), then the tsquery parameters again.
 _TSQUERY = "(to_tsquery('simple', %s) || phraseto_tsquery('simple', %s))"
-_BODY_MATCHES = f"({SEARCH_COLUMN} @@ {_TSQUERY} OR {SEARCH_COLUMN} IS NULL AND {BODY_VECTOR} @@ {_TSQUERY})"
+_HOLDS_WORDS = (
+    # An array (one InitPlan), not a subquery, so a body is lowered once whatever the number of words
+    "lower(left(text, 100000)) LIKE ALL (ARRAY(SELECT '%%' || lower(w) || '%%' FROM unnest(%s::text[]) w))"
+)
+_UNINDEXED_MATCHES = f"{SEARCH_COLUMN} IS NULL AND {_HOLDS_WORDS} AND {BODY_VECTOR} @@ {_TSQUERY}"
+_BODY_MATCHES = f"({SEARCH_COLUMN} @@ {_TSQUERY} OR {_UNINDEXED_MATCHES})"
 # Only module constants are formatted into these statements (hence the noqa), never user input.
 _POSTGRES_MATCHES_ROW = (
     f'"mail_message"."search_vector" @@ {_TSQUERY}'  # noqa: S608
@@ -63,10 +72,13 @@ _POSTGRES_MATCHES_ROW = (
     f" AND {_BODY_MATCHES})"
 )
 _POSTGRES_PROBE = (
-    f"(SELECT id FROM mail_message WHERE search_vector @@ {_TSQUERY} LIMIT %s)"  # noqa: S608
-    f" UNION ALL (SELECT message_id FROM mail_messagebody WHERE search_vector @@ {_TSQUERY} LIMIT %s)"
-    " UNION ALL (SELECT message_id FROM mail_messagebody"
-    f" WHERE search_vector IS NULL AND {BODY_VECTOR} @@ {_TSQUERY} LIMIT %s)"
+    f"(SELECT id, false FROM mail_message WHERE search_vector @@ {_TSQUERY} LIMIT %s)"  # noqa: S608
+    f" UNION ALL (SELECT message_id, false FROM mail_messagebody WHERE search_vector @@ {_TSQUERY} LIMIT %s)"
+    # Bodies not indexed yet (marked true): the prefilter alone. Its false hits (a word inside a longer
+    # one) only widen the candidates, which `_newest_among` checks exactly; parsing every body here cost
+    # seconds for a common word while a long import waited for the indexer.
+    " UNION ALL (SELECT message_id, true FROM mail_messagebody"
+    f" WHERE {SEARCH_COLUMN} IS NULL AND {_HOLDS_WORDS} LIMIT %s)"
 )
 _POSTGRES_MATCHES_AMONG = (
     f"SELECT id FROM mail_message WHERE search_vector @@ {_TSQUERY} AND id = ANY(%s)"  # noqa: S608
@@ -84,6 +96,9 @@ _SQLITE_PROBE = (
 
 MAX_TERMS = 8
 RARE_MATCHES = 5000
+# Checking a candidate whose body is not indexed yet parses it (about a millisecond): past this many, a
+# term counts as common, and the newest candidates are checked until a page is full.
+RARE_UNINDEXED = 500
 # A message's date for ordering: the Date header, else when it was stored (as in the thread view).
 WHEN = Coalesce("date", "created_at")
 _WORD = re.compile(r"[^\W_]+")
@@ -142,9 +157,10 @@ def _newest_matches(
 ) -> list[Message]:
     """The newest `count` candidates older than `before` that match every term. Neither engine reads a
     term's matches in date order, and both planners misjudge how many there are, so this decides: when
-    some term has at most RARE_MATCHES matches, only those ids are checked and sorted; otherwise every term
-    is common, and the candidates are walked newest first down the message_org_when index, each checked
-    by an index seek per term, until `count` match."""
+    some term has at most RARE_MATCHES matches (and at most RARE_UNINDEXED possible ones among bodies not
+    indexed yet), only those ids are checked and sorted; otherwise every term is common, and the
+    candidates are walked newest first down the message_org_when index, each checked by an index seek
+    per term, until `count` match."""
     rare = _rare_term_ids(terms)
     if rare is not None:
         return _newest_among(candidates, terms, rare, before, count)
@@ -173,19 +189,33 @@ def _newest_among(
 
 
 def _rare_term_ids(terms: list[Term]) -> list[int] | None:
-    """The ids matching the first term that matches at most RARE_MATCHES messages, if one does."""
+    """The ids matching the first term that matches at most RARE_MATCHES messages, if one does. On
+    PostgreSQL they may include bodies not indexed yet that only hold the term's words (see the probe):
+    the caller checks every candidate exactly."""
     with connection.cursor() as cursor:
         for term in terms:
-            # Each part of the probe takes the term's query and the limit: three parts on PostgreSQL
-            # (head, indexed bodies, bodies not indexed yet), two on SQLite.
-            postgres = connection.vendor == "postgresql"
-            probe, parts = (_POSTGRES_PROBE, 3) if postgres else (_SQLITE_PROBE, 2)
-            part: tuple[str | int, ...] = (*_engine_query(term), RARE_MATCHES + 1)
-            cursor.execute(probe, part * parts)
-            ids = sorted({row[0] for row in cursor.fetchall()})
+            if connection.vendor == "postgresql":
+                cursor.execute(_POSTGRES_PROBE, _probe_params(term, RARE_MATCHES + 1))
+                rows = cursor.fetchall()
+                if sum(1 for _, unindexed in rows if unindexed) > RARE_UNINDEXED:
+                    continue
+            else:
+                cursor.execute(_SQLITE_PROBE, _probe_params(term, RARE_MATCHES + 1))
+                rows = cursor.fetchall()
+            ids = sorted({row[0] for row in rows})
             if len(ids) <= RARE_MATCHES:
                 return ids
     return None
+
+
+def _probe_params(term: Term, limit: int) -> list[str | int | list[str]]:
+    """The parameters of the probe: each part takes the term's query and the limit. Three parts on
+    PostgreSQL (head, indexed bodies, and bodies not indexed yet, whose part takes the words instead of
+    the query), two on SQLite."""
+    part: list[str | int | list[str]] = [*_engine_query(term), limit]
+    if connection.vendor == "postgresql":
+        return [*part, *part, list(term.words), RARE_UNINDEXED + 1]
+    return part * 2
 
 
 def _engine_query(term: Term) -> tuple[str, ...]:
@@ -203,11 +233,19 @@ def _term_matches_among(term: Term, ids: list[int]) -> Q | RawSQL:
     if connection.vendor != "postgresql":
         return _term_matches_row(term)
     query = _engine_query(term)
-    return Q(pk__in=RawSQL(_POSTGRES_MATCHES_AMONG, (*query, ids, *query, *query, ids)))  # noqa: S611
+    params = (*query, ids, *_body_matches(term), ids)
+    return Q(pk__in=RawSQL(_POSTGRES_MATCHES_AMONG, params))  # noqa: S611
 
 
 def _term_matches_row(term: Term) -> RawSQL:
     """The outer message's subject, sender or body matches the term."""
-    postgres = connection.vendor == "postgresql"
-    sql, uses = (_POSTGRES_MATCHES_ROW, 3) if postgres else (_SQLITE_MATCHES_ROW, 2)
-    return RawSQL(sql, _engine_query(term) * uses, output_field=BooleanField())  # noqa: S611
+    if connection.vendor == "postgresql":
+        params: tuple[object, ...] = (*_engine_query(term), *_body_matches(term))
+        return RawSQL(_POSTGRES_MATCHES_ROW, params, output_field=BooleanField())  # noqa: S611
+    return RawSQL(_SQLITE_MATCHES_ROW, _engine_query(term) * 2, output_field=BooleanField())  # noqa: S611
+
+
+def _body_matches(term: Term) -> tuple[object, ...]:
+    """The parameters of `_BODY_MATCHES` (PostgreSQL) for the term."""
+    query = _engine_query(term)
+    return (*query, list(term.words), *query)
