@@ -81,6 +81,9 @@ def test_claimed_jobs_share_their_mailbox_and_organization_and_cost_the_same_que
         assert job.organization.pk == job.mailbox.organization_id == job.message.organization_id
         assert job.message.body.text and job.message.thread.pk == job.message.thread_id
 
+    globex_box.delete()  # between reading the jobs and their owners: the jobs went with the mailbox
+    assert {job.mailbox_id for job in runner._with_owners(jobs)} == {acme_box.pk}
+
 
 def test_conversion_with_a_deactivated_owner_is_retried_with_backoff_then_failed_with_reason(
     cast: Cast,
