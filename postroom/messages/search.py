@@ -192,16 +192,14 @@ def _rare_term_ids(terms: list[Term]) -> list[int] | None:
     """The ids matching the first term that matches at most RARE_MATCHES messages, if one does. On
     PostgreSQL they may include bodies not indexed yet that only hold the term's words (see the probe):
     the caller checks every candidate exactly."""
+    postgres = connection.vendor == "postgresql"
+    probe = _POSTGRES_PROBE if postgres else _SQLITE_PROBE
     with connection.cursor() as cursor:
         for term in terms:
-            if connection.vendor == "postgresql":
-                cursor.execute(_POSTGRES_PROBE, _probe_params(term, RARE_MATCHES + 1))
-                rows = cursor.fetchall()
-                if sum(1 for _, unindexed in rows if unindexed) > RARE_UNINDEXED:
-                    continue
-            else:
-                cursor.execute(_SQLITE_PROBE, _probe_params(term, RARE_MATCHES + 1))
-                rows = cursor.fetchall()
+            cursor.execute(probe, _probe_params(term, RARE_MATCHES + 1))
+            rows = cursor.fetchall()
+            if postgres and sum(1 for row in rows if row[1]) > RARE_UNINDEXED:  # row[1]: not indexed yet
+                continue
             ids = sorted({row[0] for row in rows})
             if len(ids) <= RARE_MATCHES:
                 return ids
