@@ -3,17 +3,18 @@ shown — never dropped."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from postroom.accounts.models import User
 from postroom.autoresponse.models import AutoReply
-from postroom.crm.models import Case, Lead
+from postroom.crm.models import Case, Lead, RecordCounter, RecordKind, ThreadRecord
 from postroom.mailboxes.models import Mailbox
 from postroom.organizations.models import Membership
 from postroom.processing import runner
@@ -28,9 +29,10 @@ from postroom.processing.runner import (
     run_due_jobs,
 )
 from postroom.processing.steps import STEPS, StepOutcome
+from postroom.processing.steps import prepare as steps_prepare
 from tests.autoresponse_helpers import make_rule
 from tests.conftest import Cast
-from tests.mailbuilder import build
+from tests.mailbuilder import build, reply_to
 from tests.processing_helpers import arrive, case_mailbox, job_of, lead_mailbox, process
 
 
@@ -283,3 +285,92 @@ def test_a_failure_discards_the_whole_first_try_including_what_the_jobs_recorded
         Case.objects.get(),
     )
     assert (doomed.status, doomed.conversion, doomed.case) == (JobStatus.PENDING, "", None)
+
+
+@pytest.mark.postgres
+def test_a_batch_inserts_the_cases_it_creates_together_at_one_cost_for_any_count(cast: Cast) -> None:
+    """On PostgreSQL a batch's conversions build their cases in memory and insert them, with their claims
+    and the counter, in one statement (`create_together`): a batch of new conversations costs the same
+    statements whatever their number. A reply in the same batch joins its conversation's new case, and
+    the numbers follow the jobs' order."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no INSERT in a WITH: each conversion is its own statements there")
+    mailbox = case_mailbox(cast.acme, cast.member)
+
+    def statements_for(count: int, offset: int) -> int:
+        firsts = [
+            build(subject=f"Order {offset + n}", sender=f"C{offset + n} <c{offset + n}@example.org>")
+            for n in range(count)
+        ]
+        arrive(mailbox, [*firsts, reply_to(firsts[0])])
+        with CaptureQueriesContext(connection) as queries:
+            assert process() == count + 1
+        return len(queries.captured_queries)
+
+    statements_for(1, 200)  # the organization's first batch also creates its counters
+    assert statements_for(3, 0) == statements_for(12, 100)
+
+    jobs = InboundJob.objects.filter(mailbox=mailbox).select_related("message", "case").order_by("id")
+    assert {job.status for job in jobs} == {JobStatus.DONE}
+    created = [job for job in jobs if job.conversion == Conversion.CREATED]
+    assert [job.case.number for job in created if job.case] == list(range(1, 17))
+    for job in jobs:
+        assert job.case is not None and job.case.thread_id == job.message.thread_id
+        assert job.case.record.thread_id == job.message.thread_id
+    joined = [job for job in jobs if job.conversion == Conversion.JOINED]
+    assert [job.case.number for job in joined if job.case] == [1, 2, 5]
+    assert RecordCounter.objects.get(organization=cast.acme, kind=RecordKind.CASE).last_number == 16
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_claimed_elsewhere_while_a_batch_converts_is_joined_when_the_batch_runs_job_by_job(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction claims one of the batch's threads after the batch read them: inserting the
+    batch's cases together finds the claim taken, the first try is rolled back, and the batch runs again
+    job by job, where that job joins the other case. No number is lost."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a concurrent writer: runs on the PostgreSQL pass")
+    mailbox = case_mailbox(cast.acme, cast.member)
+    messages = arrive(
+        mailbox, [build(subject=f"Order {n}", sender=f"C{n} <c{n}@example.org>") for n in range(4)]
+    )
+    taken = messages[1]
+    prepared = steps_prepare
+    tries: list[int] = []
+
+    def claim_elsewhere() -> None:
+        try:
+            claim = ThreadRecord.objects.create(
+                organization=cast.acme, thread_id=taken.thread_id, kind="case"
+            )
+            Case.objects.create(
+                organization=cast.acme,
+                number=99,
+                record=claim,
+                thread_id=taken.thread_id,
+                message=taken,
+                subject="Opened by hand",
+            )
+        finally:
+            connections.close_all()  # this thread's connection
+
+    def prepare_then_claim_elsewhere(organization_id: int, jobs: Any) -> None:
+        prepared(organization_id, jobs)
+        tries.append(len(jobs))
+        if len(tries) == 1:
+            elsewhere = threading.Thread(target=claim_elsewhere)
+            elsewhere.start()
+            elsewhere.join(timeout=30)
+
+    monkeypatch.setattr(runner, "prepare", prepare_then_claim_elsewhere)
+    assert process() == 4
+
+    assert tries == [4, 4]  # together, then job by job
+    job = job_of(mailbox, taken)
+    assert (job.status, job.conversion) == (JobStatus.DONE, Conversion.JOINED)
+    assert job.case is not None and job.case.number == 99
+    numbers = [job_of(mailbox, m).case for m in messages]
+    assert [case.number if case else None for case in numbers] == [1, 99, 2, 3]
+    assert RecordCounter.objects.get(organization=cast.acme, kind=RecordKind.CASE).last_number == 3

@@ -193,6 +193,18 @@ def _insert_select(
     return sql, [_converter(f) for f in given], defaults
 
 
+def unnest(model: type[models.Model], columns: Sequence[str], rows: Sequence[Row]) -> tuple[str, list[Any]]:
+    """`unnest(%s::type[], ...)` over `rows` (tuples in the order of `columns`, field attnames), and its
+    parameters: one array per column, prepared as `insert` prepares values. A FROM item for a multi-row
+    `INSERT ... SELECT` whose statement text does not grow with the rows (PostgreSQL only)."""
+    fields = [_field(model, name) for name in columns]
+    converters = [_converter(f) for f in fields]
+    prepared = [_converted(row, converters) for row in rows]
+    arrays = [list(values) for values in zip(*prepared, strict=True)] if prepared else [[] for _ in fields]
+    sql = "unnest({})".format(", ".join(f"%s::{f.db_type(connection)}[]" for f in fields))
+    return sql, arrays
+
+
 _TEXT_TYPES = {"CharField", "EmailField", "SlugField", "TextField"}  # text is assigned to them as it is
 
 

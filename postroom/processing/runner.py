@@ -11,11 +11,13 @@ retry with back-off, and never lose one.
   worker killed mid-batch leaves a lease that expires. Results are saved only under the claim token, so
   a worker whose lease was taken over cannot overwrite the new owner's work.
 - A batch runs in one transaction per organization (commits, not CPU, are what processing waits on).
-  It first runs with no savepoint per job; if a job fails, that try is rolled back and the batch runs
-  again with each job in its own savepoint: a failing job's effects are rolled back and it alone is
-  retried. The transaction first takes the organization's numbering lock (`serialise_conversions`), so
-  two workers' batches of one organization run one after the other instead of deadlocking on each
-  other's thread claims and reply slots.
+  It first runs with no savepoint per job, step by step across the batch, and on PostgreSQL inserts the
+  cases its conversions create together (`create_together`); if a job fails, or another transaction
+  claimed one of its threads meanwhile, that try is rolled back and the batch runs again job by job,
+  each in its own savepoint: a failing job's effects are rolled back and it alone is retried. The
+  transaction first takes the organization's numbering lock (`serialise_conversions`), so two workers'
+  batches of one organization run one after the other instead of deadlocking on each other's thread
+  claims and reply slots.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from postroom.crm.conversion import serialise_conversions
+from postroom.crm.conversion import create_together, serialise_conversions
 from postroom.logs import log_context
 from postroom.mailboxes.models import Mailbox
 from postroom.messages import bulk
@@ -36,7 +38,7 @@ from postroom.operations import liveness
 from postroom.processing import batchcache
 from postroom.processing.intake import wake
 from postroom.processing.models import Conversion, InboundJob, JobStatus
-from postroom.processing.steps import STEPS, StepFailed, prepare
+from postroom.processing.steps import STEPS, Step, StepFailed, prepare, records_saved
 
 logger = logging.getLogger(__name__)
 
@@ -123,35 +125,57 @@ def run_claimed(jobs: Sequence[InboundJob], token: str, now: datetime) -> None:
     1.5 ms instead of 2.1-2.5 on PostgreSQL (bench.processing --no-rule). If a job fails, that try is
     rolled back whole, the jobs are put back as claimed (in memory too), and the group runs again with a
     savepoint per job, which isolates the failure. Failures are rare and come in runs (a mailbox's owner
-    left), so paying twice then is cheap."""
+    left), so paying twice then is cheap. The first try also inserts the records its conversions create
+    in one statement per kind (`_run_together`): 0.2 statements a job instead of 0.9 for a batch of new
+    cases, and 1,190-1,290 jobs/s became 1,480-1,770 (bench.processing --no-rule, PostgreSQL)."""
     by_organization: dict[int, list[InboundJob]] = {}
     for job in jobs:
         by_organization.setdefault(job.organization_id, []).append(job)
     for organization_id, group in sorted(by_organization.items()):
         claimed = [_results(job) for job in group]
         try:
-            _run_group(organization_id, group, token, _run_unguarded)
+            _run_group(organization_id, group, token, _run_together)
         except Exception:  # noqa: BLE001 - any failure: the run with savepoints meets it again and reports it
             for job, results in zip(group, claimed, strict=True):
                 _restore(job, results)
-            _run_group(organization_id, group, token, lambda job: _run_steps(job, now))
+            _run_group(organization_id, group, token, lambda _numbers, jobs: _run_each(jobs, now))
 
 
 def _run_group(
-    organization_id: int, group: Sequence[InboundJob], token: str, run: Callable[[InboundJob], None]
+    organization_id: int,
+    group: Sequence[InboundJob],
+    token: str,
+    run: Callable[[dict[str, int], Sequence[InboundJob]], None],
 ) -> None:
     with transaction.atomic(), batchcache.batch():
-        serialise_conversions(organization_id)
+        numbers = serialise_conversions(organization_id)
         prepare(organization_id, group)  # under the lock: nobody else converts this organization's mail
-        for job in group:
-            with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
-                run(job)
+        run(numbers, group)
         _save(group, token)
 
 
-def _run_unguarded(job: InboundJob) -> None:
-    _steps(job)
-    _done(job)
+def _run_together(numbers: dict[str, int], group: Sequence[InboundJob]) -> None:
+    """Every job's steps with no savepoint, step by step across the group: first every conversion, whose
+    new records are inserted together when they are all decided (`create_together`), then the later
+    steps, which may quote those records' numbers and links."""
+    first, *later = STEPS
+    with create_together(group[0].organization_id, numbers):
+        for job in group:
+            with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
+                _step(job, first)
+    for job in group:
+        records_saved(job)
+        with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
+            for step in later:
+                _step(job, step)
+        _done(job)
+
+
+def _run_each(group: Sequence[InboundJob], now: datetime) -> None:
+    """Every job's steps, each job in its own savepoint, so that a failing job fails alone."""
+    for job in group:
+        with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
+            _run_steps(job, now)
 
 
 def _run_steps(job: InboundJob, now: datetime) -> None:
@@ -172,9 +196,13 @@ def _run_steps(job: InboundJob, now: datetime) -> None:
 
 def _steps(job: InboundJob) -> None:
     for step in STEPS:
-        outcome = step(job)
-        if outcome.skipped:
-            job.skips[step.__name__] = outcome.skipped
+        _step(job, step)
+
+
+def _step(job: InboundJob, step: Step) -> None:
+    outcome = step(job)
+    if outcome.skipped:
+        job.skips[step.__name__] = outcome.skipped
 
 
 def _done(job: InboundJob) -> None:

@@ -12,13 +12,16 @@ Contract of a step: `step(job) -> StepOutcome`.
   the job is retried with back-off, and marked failed after its last attempt.
 
 Order matters: conversion runs first because later steps (auto-responses) may quote the lead or case
-number it created (`job.lead`, `job.case`).
+number it created (`job.lead`, `job.case`). The runner runs it for a whole batch before the later steps,
+so that the batch's new records are inserted together (`records_saved` then gives the jobs their keys).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from django.db.models import ForeignKey
 
 from postroom.autoresponse import step as autoresponse_step
 from postroom.autoresponse.step import autoresponse
@@ -58,6 +61,18 @@ def conversion(job: InboundJob) -> StepOutcome:
     job.lead = result.record if isinstance(result.record, Lead) else None
     job.case = result.record if isinstance(result.record, Case) else None
     return StepOutcome(skipped=result.reason, fields=CONVERSION_FIELDS)
+
+
+def records_saved(job: InboundJob) -> None:
+    """Point the job at its lead or case by key again, after the conversions of its batch inserted the
+    records they created together (`postroom.crm.conversion.create_together`): a record the job was
+    given before that had no key yet."""
+    for name in CONVERSION_FIELDS[1:]:
+        relation = InboundJob._meta.get_field(name)
+        assert isinstance(relation, ForeignKey)
+        record = relation.get_cached_value(job, default=None)  # never a query: only what the step gave
+        if record is not None:
+            setattr(job, name, record)  # sets lead_id or case_id from the record's key
 
 
 STEPS: list[Step] = [conversion, autoresponse]
