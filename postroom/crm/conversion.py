@@ -34,6 +34,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -379,12 +380,8 @@ class _Together:
 
     @staticmethod
     def of_batch(organization_id: int) -> _Together | None:
-        together = batchcache.recall(_Together)
-        return (
-            together
-            if isinstance(together, _Together) and together.organization_id == organization_id
-            else None
-        )
+        together = _together.get()
+        return together if together is not None and together.organization_id == organization_id else None
 
     def add(
         self,
@@ -408,6 +405,9 @@ class _Together:
                 _insert_together(model, records, self.organization_id, kind, self.numbers[kind])
 
 
+_together: ContextVar[_Together | None] = ContextVar("postroom_create_together", default=None)
+
+
 @contextmanager
 def create_together(organization_id: int, numbers: dict[str, int]) -> Iterator[None]:
     """While open (in a processing batch that holds the organization's counters, see
@@ -421,11 +421,11 @@ def create_together(organization_id: int, numbers: dict[str, int]) -> Iterator[N
         yield
         return
     together = _Together(organization_id, dict(numbers))
-    batchcache.remember(_Together, together)
+    reset = _together.set(together)  # not in batchcache: `batchcache.forget` must not drop what it holds
     try:
         yield
     finally:
-        batchcache.remember(_Together, None)
+        _together.reset(reset)
     together.insert()
 
 
