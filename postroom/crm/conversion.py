@@ -302,7 +302,9 @@ def _claimed_record(
     """Claim the thread, take the next number of `kind` and insert the record with `values`; None when
     another transaction holds the thread's claim. On PostgreSQL that is one statement (`_CLAIM_AND_NUMBER`,
     and the INSERT too unless something listens to the saving of `model`): processing waits on round
-    trips, and these were three of the 2.4 a conversion took."""
+    trips, and these were three of the 2.4 a conversion took. Inside `create_together` it is no statement:
+    the record is inserted later, with the batch's others (and never None here: a claim taken meanwhile
+    fails the whole insert, see ClaimTaken)."""
     together = _Together.of_batch(organization.pk)
     if together is not None and not bulk.listened(model):
         return together.add(model, values, organization, thread_id, kind)
