@@ -50,6 +50,22 @@ def scratch_run(prefix: str) -> Iterator[Path]:
     print(f"wall time {(time.perf_counter() - started) / 60:.1f} min")
 
 
+@contextmanager
+def data_dir(prefix: str) -> Iterator[Path]:
+    """POSTROOM_DATA_DIR for a benchmark run in this process: the one set, else a scratch directory that
+    is removed afterwards (with the SQLite database the run made in it)."""
+    given = os.environ.get("POSTROOM_DATA_DIR")
+    if given:
+        yield Path(given)
+        return
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["POSTROOM_DATA_DIR"] = str(work)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def database_url(server_url: str, name: str) -> str:
     """`server_url` pointing at database `name` instead."""
     parts = urlsplit(server_url)

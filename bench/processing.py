@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 
 import django
+
+from bench import _stack
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -41,7 +42,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed run to FILE")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("POSTROOM_DATA_DIR", tempfile.mkdtemp(prefix="postroom-bench-"))
+    with _stack.data_dir("postroom-bench-processing-"):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
     django.setup()
     from django.core.management import call_command

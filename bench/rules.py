@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
+
+from bench import _stack
 
 
 def main() -> None:
@@ -28,12 +29,12 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=100)
     parser.add_argument("--messages", type=int, default=10_000)
     args = parser.parse_args()
-    os.environ.setdefault("POSTROOM_DATA_DIR", tempfile.mkdtemp(prefix="postroom-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
-    import django
+    with _stack.data_dir("postroom-bench-rules-"):
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
+        import django
 
-    django.setup()
-    run(args.rules, args.messages)
+        django.setup()
+        run(args.rules, args.messages)
 
 
 def run(rule_count: int, message_count: int) -> None:
