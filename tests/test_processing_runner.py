@@ -337,7 +337,6 @@ def test_a_thread_claimed_elsewhere_while_a_batch_converts_is_joined_when_the_ba
         mailbox, [build(subject=f"Order {n}", sender=f"C{n} <c{n}@example.org>") for n in range(4)]
     )
     taken = messages[1]
-    prepared = steps_prepare
     tries: list[int] = []
 
     def claim_elsewhere() -> None:
@@ -357,7 +356,7 @@ def test_a_thread_claimed_elsewhere_while_a_batch_converts_is_joined_when_the_ba
             connections.close_all()  # this thread's connection
 
     def prepare_then_claim_elsewhere(organization_id: int, jobs: Any) -> None:
-        prepared(organization_id, jobs)
+        steps_prepare(organization_id, jobs)
         tries.append(len(jobs))
         if len(tries) == 1:
             elsewhere = threading.Thread(target=claim_elsewhere)

@@ -23,7 +23,8 @@ retry with back-off, and never lose one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -134,23 +135,23 @@ def run_claimed(jobs: Sequence[InboundJob], token: str, now: datetime) -> None:
     for organization_id, group in sorted(by_organization.items()):
         claimed = [_results(job) for job in group]
         try:
-            _run_group(organization_id, group, token, _run_together)
+            _run_group(organization_id, group, token, now, together=True)
         except Exception:  # noqa: BLE001 - any failure: the run with savepoints meets it again and reports it
             for job, results in zip(group, claimed, strict=True):
                 _restore(job, results)
-            _run_group(organization_id, group, token, lambda _numbers, jobs: _run_each(jobs, now))
+            _run_group(organization_id, group, token, now, together=False)
 
 
 def _run_group(
-    organization_id: int,
-    group: Sequence[InboundJob],
-    token: str,
-    run: Callable[[dict[str, int], Sequence[InboundJob]], None],
+    organization_id: int, group: Sequence[InboundJob], token: str, now: datetime, *, together: bool
 ) -> None:
     with transaction.atomic(), batchcache.batch():
         numbers = serialise_conversions(organization_id)
         prepare(organization_id, group)  # under the lock: nobody else converts this organization's mail
-        run(numbers, group)
+        if together:
+            _run_together(numbers, group)
+        else:
+            _run_each(group, now)
         _save(group, token)
 
 
@@ -161,11 +162,11 @@ def _run_together(numbers: dict[str, int], group: Sequence[InboundJob]) -> None:
     first, *later = STEPS
     with create_together(group[0].organization_id, numbers):
         for job in group:
-            with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
+            with _job_context(job):
                 _step(job, first)
     for job in group:
         records_saved(job)
-        with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
+        with _job_context(job):
             for step in later:
                 _step(job, step)
         _done(job)
@@ -174,8 +175,13 @@ def _run_together(numbers: dict[str, int], group: Sequence[InboundJob]) -> None:
 def _run_each(group: Sequence[InboundJob], now: datetime) -> None:
     """Every job's steps, each job in its own savepoint, so that a failing job fails alone."""
     for job in group:
-        with log_context(organization=job.organization.slug, mailbox=job.mailbox_id):
+        with _job_context(job):
             _run_steps(job, now)
+
+
+def _job_context(job: InboundJob) -> AbstractContextManager[None]:
+    """The job's organization and mailbox on every log line written while it runs."""
+    return log_context(organization=job.organization.slug, mailbox=job.mailbox_id)
 
 
 def _run_steps(job: InboundJob, now: datetime) -> None:
