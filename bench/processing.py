@@ -1,13 +1,15 @@
 """Benchmark: processing stored mail (conversion to cases and auto-responses), end to end.
 
     POSTROOM_DATA_DIR=$(mktemp -d) .venv/bin/python -m bench.processing [--jobs 1000] [--replies 0.3]
+        [--no-rule] [--convert lead]
     DATABASE_URL=postgres://... POSTROOM_DATA_DIR=$(mktemp -d) .venv/bin/python -m bench.processing
 
 Migrates the configured database (SQLite under POSTROOM_DATA_DIR by default, DATABASE_URL for
-PostgreSQL), then sets up a Convert To Case mailbox with one auto-response rule answering every message,
-and stores N messages into its INBOX the way a sync batch does (messages, placements and jobs in one
-transaction): a share are replies to earlier ones (they join the earlier message's case), the others
-start a conversation from their own sender (a new case and a queued reply each). It then times the
+PostgreSQL), then sets up a Convert To Case mailbox (Convert To Lead with --convert lead) with one
+auto-response rule answering every message (none with --no-rule), and stores N messages into its INBOX
+the way a sync batch does (messages, placements and jobs in one transaction): a share are replies to
+earlier ones (they join the earlier message's case), the others start a conversation from their own
+sender (a new case and a queued reply each). It then times the
 `process_mailbox_jobs` task run in this process, end to end, until every job is done, and counts the
 SQL statements it issued (a second, identical set of messages with the statements captured, so the
 timed run pays no capturing). Prints jobs/s, wall and CPU milliseconds per job (CPU of this process
@@ -39,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=True,
         help="one auto-response rule answering every message (default on; --no-rule: conversion only)",
     )
+    parser.add_argument(
+        "--convert",
+        choices=["case", "lead"],
+        default="case",
+        help="what new conversations become (default case)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed run to FILE")
     args = parser.parse_args(argv)
 
@@ -53,8 +61,9 @@ def run(args: argparse.Namespace) -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    print(f"{args.jobs} jobs, {args.replies:.0%} replies, database {connection.vendor}")
-    mailbox_id = setup("timed", args.jobs, args.replies, args.rule)
+    convert = f"Convert To {args.convert.title()}"
+    print(f"{args.jobs} jobs, {args.replies:.0%} replies, {convert}, database {connection.vendor}")
+    mailbox_id = setup("timed", args.jobs, args.replies, args.rule, args.convert)
     cpu = time.process_time()
     seconds, ran = profiled(args.profile, mailbox_id)
     cpu = time.process_time() - cpu
@@ -63,22 +72,22 @@ def run(args: argparse.Namespace) -> None:
         f" {1000 * seconds / ran:.2f} ms/job (CPU of this process: {1000 * cpu / ran:.2f} ms/job)"
     )
     counted_jobs = min(args.jobs, 200)
-    statements, ran = counted(setup("counted", counted_jobs, args.replies, args.rule))
+    statements, ran = counted(setup("counted", counted_jobs, args.replies, args.rule, args.convert))
     print(f"SQL statements: {statements / ran:.1f} per job ({statements} for {ran} jobs)")
     check(mailbox_id, args.jobs, args.rule)
 
 
-def setup(label: str, count: int, reply_share: float, rule: bool) -> int:
-    """A Convert To Case mailbox (with one rule answering everything when `rule`), and `count` stored
-    messages whose jobs are pending. Returns the mailbox's id."""
+def setup(label: str, count: int, reply_share: float, rule: bool, convert: str) -> int:
+    """A Convert To Case or Lead mailbox (`convert`; with one rule answering everything when `rule`), and
+    `count` stored messages whose jobs are pending. Returns the mailbox's id."""
     from tests.autoresponse_helpers import make_rule
     from tests.factories import make_org, make_user
     from tests.mailbuilder import build, reply_to
-    from tests.processing_helpers import arrive, case_mailbox
+    from tests.processing_helpers import arrive, case_mailbox, lead_mailbox
 
     org = make_org(f"bench-{label}")
     owner = make_user(f"owner@{label}.example", org)
-    mailbox = case_mailbox(org, owner)
+    mailbox = (case_mailbox if convert == "case" else lead_mailbox)(org, owner)
     if rule:
         make_rule(mailbox)
     rng = random.Random(7)  # noqa: S311 - reproducible test data, not secrets
@@ -129,16 +138,20 @@ def counted(mailbox_id: int) -> tuple[int, int]:
 
 
 def check(mailbox_id: int, count: int, rule: bool) -> None:
-    """Fail loudly if the run did not do the work: every job done, a case per conversation, a reply each."""
+    """Fail loudly if the run did not do the work: every job done, a record per conversation, a reply
+    each."""
     from postroom.autoresponse.models import AutoReply
-    from postroom.crm.models import Case
+    from postroom.crm.models import Case, Lead
     from postroom.processing.models import InboundJob, JobStatus
 
     jobs = InboundJob.objects.filter(mailbox_id=mailbox_id)
     done = jobs.filter(status=JobStatus.DONE).count()
-    cases = Case.objects.filter(mailbox_id=mailbox_id).count()
+    cases = (
+        Case.objects.filter(mailbox_id=mailbox_id).count()
+        + Lead.objects.filter(mailbox_id=mailbox_id).count()
+    )
     replies = AutoReply.objects.filter(mailbox_id=mailbox_id).count()
-    print(f"check: {done}/{count} jobs done, {cases} cases, {replies} replies queued")
+    print(f"check: {done}/{count} jobs done, {cases} cases or leads, {replies} replies queued")
     if done != count or cases == 0 or (rule and replies == 0):
         raise SystemExit("processing did not finish its work")
 

@@ -4,11 +4,14 @@ PostgreSQL `insert` sends a COPY, which must escape and convert exactly as an IN
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_save
 
+from postroom.crm.models import Lead
+from postroom.mailboxes.models import Mailbox
 from postroom.messages import bulk
 from postroom.messages.models import Message, Thread, ThreadKey
 from postroom.outbox.models import Kind, OutgoingMessage
@@ -139,3 +142,20 @@ def test_create_raises_integrity_error_on_a_conflict_and_the_transaction_goes_on
         bulk.create(ThreadKey, organization_id=cast.acme.pk, message_id="a@x", thread=thread)
     bulk.create(ThreadKey, organization_id=cast.acme.pk, message_id="b@x", thread=thread)
     assert sorted(ThreadKey.objects.values_list("message_id", flat=True)) == ["a@x", "b@x"]
+
+
+def test_only_receivers_declared_blind_to_creation_are_disregarded() -> None:
+    """The audit log follows leads but records only people's edits (its receivers are declared with
+    `ignores_creation`), so leads may be created by hand; any other receiver sends them through the ORM."""
+    assert pre_save.has_listeners(Lead) and not bulk.listened(Lead)
+
+    def other(**kwargs: Any) -> None:
+        pass
+
+    post_save.connect(other, sender=Lead, weak=False)
+    try:
+        assert bulk.listened(Lead)
+    finally:
+        post_save.disconnect(other, sender=Lead)
+    assert not bulk.listened(Lead)
+    assert bulk.listened(Mailbox)  # the audit log records every save of a mailbox

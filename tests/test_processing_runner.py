@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from postroom.accounts.models import User
+from postroom.audit.models import AuditEntry, ObjectType
 from postroom.autoresponse.models import AutoReply
 from postroom.crm.models import Case, Lead, RecordCounter, RecordKind, ThreadRecord
 from postroom.mailboxes.models import Mailbox
@@ -288,14 +289,19 @@ def test_a_failure_discards_the_whole_first_try_including_what_the_jobs_recorded
 
 
 @pytest.mark.postgres
-def test_a_batch_inserts_the_cases_it_creates_together_at_one_cost_for_any_count(cast: Cast) -> None:
-    """On PostgreSQL a batch's conversions build their cases in memory and insert them, with their claims
-    and the counter, in one statement (`create_together`): a batch of new conversations costs the same
-    statements whatever their number. A reply in the same batch joins its conversation's new case, and
-    the numbers follow the jobs' order."""
+@pytest.mark.parametrize("kind", [RecordKind.CASE, RecordKind.LEAD])
+def test_a_batch_inserts_the_records_it_creates_together_at_one_cost_for_any_count(
+    cast: Cast, kind: str
+) -> None:
+    """On PostgreSQL a batch's conversions build their cases or leads in memory and insert them, with
+    their claims and the counter, in one statement (`create_together`): a batch of new conversations
+    costs the same statements whatever their number. A reply in the same batch joins its conversation's
+    new record, and the numbers follow the jobs' order. Leads too: the audit log, which follows leads,
+    records nothing when one is created."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no INSERT in a WITH: each conversion is its own statements there")
-    mailbox = case_mailbox(cast.acme, cast.member)
+    make = case_mailbox if kind == RecordKind.CASE else lead_mailbox
+    mailbox = make(cast.acme, cast.member)
 
     def statements_for(count: int, offset: int) -> int:
         firsts = [
@@ -310,16 +316,19 @@ def test_a_batch_inserts_the_cases_it_creates_together_at_one_cost_for_any_count
     statements_for(1, 200)  # the organization's first batch also creates its counters
     assert statements_for(3, 0) == statements_for(12, 100)
 
-    jobs = InboundJob.objects.filter(mailbox=mailbox).select_related("message", "case").order_by("id")
+    jobs = InboundJob.objects.filter(mailbox=mailbox).select_related("message", kind).order_by("id")
+    records = {job.pk: getattr(job, kind) for job in jobs}
     assert {job.status for job in jobs} == {JobStatus.DONE}
-    created = [job for job in jobs if job.conversion == Conversion.CREATED]
-    assert [job.case.number for job in created if job.case] == list(range(1, 17))
+    created = [records[job.pk] for job in jobs if job.conversion == Conversion.CREATED]
+    assert [record.number for record in created] == list(range(1, 17))
     for job in jobs:
-        assert job.case is not None and job.case.thread_id == job.message.thread_id
-        assert job.case.record.thread_id == job.message.thread_id
-    joined = [job for job in jobs if job.conversion == Conversion.JOINED]
-    assert [job.case.number for job in joined if job.case] == [1, 2, 5]
-    assert RecordCounter.objects.get(organization=cast.acme, kind=RecordKind.CASE).last_number == 16
+        record = records[job.pk]
+        assert record is not None and record.thread_id == job.message.thread_id
+        assert record.record.thread_id == job.message.thread_id
+    joined = [records[job.pk] for job in jobs if job.conversion == Conversion.JOINED]
+    assert [record.number for record in joined] == [1, 2, 5]
+    assert RecordCounter.objects.get(organization=cast.acme, kind=kind).last_number == 16
+    assert not AuditEntry.objects.filter(object_type=ObjectType.LEAD).exists()
 
 
 @pytest.mark.postgres

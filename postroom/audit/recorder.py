@@ -22,6 +22,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from postroom.audit.actor import current_actor
 from postroom.audit.models import CONCEALED_CHANGE, Action, AuditEntry
 from postroom.audit.trackers import TRACKERS, Snapshot, Tracker
+from postroom.messages import bulk
 
 _BEFORE = "_audit_before"
 Key = tuple[type[models.Model], Any]
@@ -176,7 +177,10 @@ def connect() -> None:
         pre_save.connect(_before_save, sender=model, dispatch_uid=uid)
         post_save.connect(_after_save, sender=model, dispatch_uid=uid)
         if tracker.edited_fields is not None:
-            continue  # only edits of those fields are recorded (see Tracker.edited_fields)
+            # Only edits of those fields are recorded (see Tracker.edited_fields): nothing on creation,
+            # so conversion may insert leads by the batch.
+            bulk.ignores_creation(model, _before_save, _after_save)
+            continue
         pre_delete.connect(_before_delete, sender=model, dispatch_uid=uid)
         post_delete.connect(_after_delete, sender=model, dispatch_uid=uid)
         for field in model._meta.many_to_many:

@@ -133,9 +133,31 @@ def create(model: type[_M], **values: Any) -> _M:
     return as_saved(instance, pk)
 
 
+# model -> receivers of its pre_save and post_save that do nothing when a row is created (see
+# `ignores_creation`): creating rows of the model by hand skips nothing they would do.
+_blind_to_creation: dict[type[models.Model], frozenset[Callable[..., Any]]] = {}
+
+
+def ignores_creation(model: type[models.Model], *receivers: Callable[..., Any]) -> None:
+    """Declare that `receivers`, connected to `model`'s pre_save and post_save, do nothing when a row of
+    it is created (the audit log records only people's edits of a lead), so that `listened` may disregard
+    them. Any other receiver still sends creations through the ORM."""
+    _blind_to_creation[model] = _blind_to_creation.get(model, frozenset()) | frozenset(receivers)
+
+
 def listened(model: type[models.Model]) -> bool:
-    """Whether something listens to the saving of `model`: then rows must be saved through the ORM."""
-    return pre_save.has_listeners(model) or post_save.has_listeners(model)
+    """Whether something listens to the creation of `model`'s rows (its pre_save or post_save, less the
+    receivers declared by `ignores_creation`): then rows must be created through the ORM."""
+    blind = _blind_to_creation.get(model, frozenset())
+    for signal in (pre_save, post_save):
+        if not signal.has_listeners(model):
+            continue
+        # The receivers that would run for `model`; Django's own lookup (the public API only says
+        # whether there are any), cached per sender.
+        sync, asynchronous = signal._live_receivers(model)
+        if any(receiver not in blind for receiver in (*sync, *asynchronous)):
+            return True
+    return False
 
 
 def as_saved(instance: _M, pk: int) -> _M:
