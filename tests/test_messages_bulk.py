@@ -86,6 +86,19 @@ def test_insert_counts_the_rows_it_inserted_not_those_it_skipped(cast: Cast) -> 
     assert bulk.insert(ThreadKey, KEY, [], same=same) == 0
 
 
+def test_rows_beyond_one_statement_are_all_inserted_and_counted(cast: Cast) -> None:
+    # Rows go in multi-row statements of as many as the backend takes parameters for (333 of these on
+    # SQLite): the count is the sum over them, and a conflict in a later one skips only its row.
+    thread = Thread.objects.create(organization=cast.acme)
+    same = {"organization_id": cast.acme.pk}
+    bulk.insert(ThreadKey, KEY, [(f"{n}@x", thread.pk) for n in range(0, 1000, 7)], same=same)
+    rows = [(f"{n}@x", thread.pk) for n in range(1000)]
+    assert bulk.insert(ThreadKey, KEY, rows, same=same, ignore_conflicts=True) == 1000 - len(
+        range(0, 1000, 7)
+    )
+    assert ThreadKey.objects.count() == 1000
+
+
 def _outgoing_values(cast: Cast) -> dict[str, object]:
     mailbox = make_mailbox(cast.acme)
     return {

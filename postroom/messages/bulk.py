@@ -3,7 +3,7 @@ in every batch.
 
 Django's `bulk_create` builds a model instance per row and prepares every value through the field API
 (about 50 µs a row for Message): on a large sync that cost more than the database itself. Here rows are
-tuples, sent with one `executemany` (on PostgreSQL, a COPY unless conflicts are to be skipped), and only
+tuples, sent as multi-row INSERTs (on PostgreSQL, a COPY unless conflicts are to be skipped), and only
 the values that need it are converted — JSON and datetimes, through the backend's own adapters, so what is
 stored is exactly what the ORM would store. Columns a caller does not give get their field's default,
 evaluated once per call (a column added to a model with a default needs no change here); a column with a
@@ -12,7 +12,7 @@ database default is left to the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, TypeVar
@@ -70,10 +70,12 @@ def insert(
     if connection.vendor == "postgresql" and conflict is None:
         _copy(statement.target, prepared)
         return len(prepared)
+    inserted = 0
     with connection.cursor() as cursor:
-        cursor.executemany(f"{statement.head} VALUES {statement.row_sql}{statement.suffix}", prepared)
-        inserted: int = cursor.rowcount  # the sum over the rows, on SQLite and psycopg 3 alike
-    return max(inserted, 0)
+        for sql, params in _statements(statement, prepared, statement.suffix):
+            cursor.execute(sql, params)
+            inserted += max(cursor.rowcount, 0)
+    return inserted
 
 
 def _copy(target: str, rows: list[tuple[Any, ...]]) -> None:
@@ -104,16 +106,26 @@ def insert_returning_ids(
         raise NotImplementedError("this database cannot return the ids of inserted rows (SQLite needs 3.35+)")
     statement = _Insert(model, columns, same or {}, None)
     returning, _params = connection.ops.return_insert_columns([model._meta.pk])
-    prepared = statement.prepare(rows)
-    per_statement = max(1, connection.ops.bulk_batch_size(statement.fields, prepared))
     ids: list[int] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(prepared), per_statement):
-            part = prepared[start : start + per_statement]
-            values = ", ".join([statement.row_sql] * len(part))
-            cursor.execute(f"{statement.head} VALUES {values} {returning}", [v for row in part for v in row])
+        for sql, params in _statements(statement, statement.prepare(rows), f" {returning}"):
+            cursor.execute(sql, params)
             ids += [row[0] for row in cursor.fetchall()]
     return ids
+
+
+def _statements(
+    statement: _Insert, prepared: list[tuple[Any, ...]], tail: str
+) -> Iterator[tuple[str, list[Any]]]:
+    """`statement` over `prepared` as multi-row VALUES, as many rows a statement as the backend takes
+    parameters for, each followed by `tail`. Not `executemany`, which runs the statement once a row: on
+    SQLite each run is a statement transaction of its own, whose end makes the FTS5 triggers flush their
+    pending terms (about 3% of a 2,000-message sync)."""
+    per_statement = max(1, connection.ops.bulk_batch_size(statement.fields, prepared))
+    for start in range(0, len(prepared), per_statement):
+        part = prepared[start : start + per_statement]
+        values = ", ".join([statement.row_sql] * len(part))
+        yield f"{statement.head} VALUES {values}{tail}", [v for row in part for v in row]
 
 
 def create(model: type[_M], **values: Any) -> _M:
