@@ -20,6 +20,15 @@ ensure_venv() {
   fi
 }
 
+install_postroom() {
+  # Install Postroom (editable, with any extras given: install_postroom '[dev]'), then compile its bytecode.
+  # pip compiles what it installs, but not an editable project's own modules; and where
+  # PYTHONDONTWRITEBYTECODE is set (these machines set it) Python never caches them, so every `postroom`
+  # command compiled them again: 0.35 -> 0.29 s for `postroom sync --help`, measured.
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".${1:-}"
+  "$VENV/bin/python" -m compileall -q -j0 postroom >/dev/null
+}
+
 ensure_postgres() {
   # The tests need a PostgreSQL they may create databases on; start the local cluster if it is down.
   local url="$1"
