@@ -120,7 +120,8 @@ def _statements(
     """`statement` over `prepared` as multi-row VALUES, as many rows a statement as the backend takes
     parameters for, each followed by `tail`. Not `executemany`, which runs the statement once a row: on
     SQLite each run is a statement transaction of its own, whose end makes the FTS5 triggers flush their
-    pending terms (about 3% of a 2,000-message sync)."""
+    pending terms, and PostgreSQL parses and plans each client-bound row (measured: 3% of a 2,000-message
+    sync on SQLite, 4% of a 3,000-message one on PostgreSQL)."""
     per_statement = max(1, connection.ops.bulk_batch_size(statement.fields, prepared))
     for start in range(0, len(prepared), per_statement):
         part = prepared[start : start + per_statement]
