@@ -1,16 +1,19 @@
 """The fetch-ahead pipeline of postroom.sync.parsing on its own: every batch in order, parsed exactly as
-`parse` parses it (the first batch in the fetching thread while the parsing process starts, the others in
-that process), fetch errors after the batches before them, and leaving early. The sync through a real
+`parse` parses it (in the fetching thread until the parsing process has started, then in that process),
+fetch errors after the batches before them, and leaving early. The sync through a real
 IMAP server, with a connection cut mid-pipeline, is in test_sync_faults.py.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 import pytest
 
-from postroom.messages.parse import parse
+from postroom.messages.parse import ParsedMessage, parse
+from postroom.sync import parsing
 from postroom.sync.imap import FetchedMessage
 from postroom.sync.parsing import Pipeline
 from tests.mailbuilder import build
@@ -41,6 +44,34 @@ def test_every_batch_comes_in_order_parsed_as_parse_does() -> None:
     assert [p.subject for _, _, parsed in batches for p in parsed] == [
         f"Batch mail {uid}" for uid in (1, 2, 3, 4, 5, 7, 8)
     ]
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_batches_are_parsed_in_the_fetching_thread_only_until_the_parsing_process_answers(
+    started: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its start takes 0.1-0.3 s, which the first batches would otherwise wait for.
+    in_thread: list[int] = []
+
+    def done(result: list[ParsedMessage]) -> Future[list[ParsedMessage]]:
+        in_thread.append(len(result))
+        future: Future[list[ParsedMessage]] = Future()
+        future.set_result(result)
+        return future
+
+    monkeypatch.setattr(parsing, "_done", done)
+    if not started:  # as on a machine too busy to start it during the whole sync
+        monkeypatch.setattr(parsing.ParsePool, "ready", lambda pool: False)
+    pipeline = Pipeline(fetch, BATCHES)
+    deadline = time.monotonic() + 30
+    while started and not pipeline._pool.ready() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pipeline:
+        batches = list(pipeline)
+
+    assert in_thread == ([] if started else [2, 3, 0, 2])
+    for _uids, fetched, parsed in batches:
+        assert parsed == [parse(m.raw) for m in fetched]
 
 
 def test_a_fetch_error_reaches_the_caller_after_the_batches_before_it() -> None:

@@ -7,7 +7,7 @@ and parsed while batch k is stored. `postroom.messages.store.store_parsed` takes
 pipeline is only worth its start-up (~0.1 s for the process) for large backlogs (see the engine).
 
 The spawned process imports this module to find `parse_all`: keep its imports to what parsing needs
-(no Django, no IMAP client), since the first batch waits for them.
+(no Django, no IMAP client), since the fetching thread parses the batches itself until they are imported.
 """
 
 from __future__ import annotations
@@ -66,8 +66,12 @@ class ParsePool:
             initargs=(os.getpid(),),
         )
         # The executor starts its process at the first submit: start it now, so that its start-up
-        # overlaps the first batch (which the pipeline parses itself) instead of delaying the second.
-        self._executor.submit(parse_all, [])
+        # overlaps the batches the pipeline parses itself until this answers (see `ready`).
+        self._started = self._executor.submit(parse_all, [])
+
+    def ready(self) -> bool:
+        """Whether the process has started and answered (0.1-0.3 s after the pool was made)."""
+        return self._started.done()
 
     def submit(self, raws: Sequence[bytes]) -> Future[list[ParsedMessage]]:
         return self._executor.submit(parse_all, list(raws))
@@ -116,14 +120,14 @@ class Pipeline:
 
     def _produce(self) -> None:
         try:
-            for index, uids in enumerate(self._batches):
+            for uids in self._batches:
                 if self._stop.is_set():
                     return
                 fetched = self._fetch(uids)
                 raws = [m.raw for m in fetched]
-                # The first batch is parsed here: the caller has nothing to store yet, and the parsing
-                # process is still starting (~0.1 s, more on a busy machine).
-                parsing = self._pool.submit(raws) if index else _done(parse_all(raws))
+                # Until the parsing process answers (it takes 0.1-0.3 s to start), batches are parsed
+                # here: the caller had nothing to store yet, or would wait for the process to start.
+                parsing = self._pool.submit(raws) if self._pool.ready() else _done(parse_all(raws))
                 self._put((uids, fetched, parsing))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             self._put(exc)
