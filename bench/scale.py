@@ -17,7 +17,8 @@ database and a private Redis queue, and then for each worker count K, on a fresh
       With IDLE on (the default, as in production) the workers' IDLE watchers sync at once; with --no-idle
       a sync of every mailbox is put on the queue before the workers start, as the scheduler would.
 
-It prints, per K: msg/s of (a) and (b), (b) per worker, ratios to the bare fetch, speed-up over one worker,
+It prints, per K: msg/s of (a) and (b), the stored rate's ratio to the bare fetch, the processed rate per
+worker and its ratios to the bare fetch by K processes and by one, speed-up over one worker,
 peak RSS per worker (process + its parse helpers, sampled), how many mailboxes each worker was seen
 syncing and holding the IDLE watch of, and the CPU used during (b) by the workers, PostgreSQL (the run
 database's backends, and all its processes), our Dovecot and Redis, in cores of this machine: the busiest
@@ -337,8 +338,9 @@ def report(plan: Plan, results: list[Result]) -> None:
     print()
     print(f"Ingest of {plan.mailboxes} x {plan.messages} messages on PostgreSQL + Redis")
     header = (
-        f"{'workers':>7} {'bare msg/s':>10} {'stored msg/s':>12} {'processed msg/s':>15} {'per worker':>10} "
-        f"{'/bare(K)':>8} {'/bare(1)':>8} {'speed-up':>8} {'start s':>7}  peak RSS MB per worker"
+        f"{'workers':>7} {'bare msg/s':>10} {'stored msg/s':>12} {'stored/bare':>11} "
+        f"{'processed msg/s':>15} {'per worker':>10} {'/bare(K)':>8} {'/bare(1)':>8} {'speed-up':>8} "
+        f"{'start s':>7}  peak RSS MB per worker"
     )
     print(header)
     for r in results:
@@ -346,8 +348,9 @@ def report(plan: Plan, results: list[Result]) -> None:
         processed = plan.total / r.processed_seconds
         speedup = processed / (plan.total / one.processed_seconds) if one else 0.0
         print(
-            f"{r.workers:>7} {r.bare_rate:>10,.0f} {stored:>12,.0f} {processed:>15,.0f} "
-            f"{processed / r.workers:>10,.0f} {processed / r.bare_rate:>8.3f} {processed / bare_one:>8.3f} "
+            f"{r.workers:>7} {r.bare_rate:>10,.0f} {stored:>12,.0f} {stored / r.bare_rate:>11.3f} "
+            f"{processed:>15,.0f} {processed / r.workers:>10,.0f} {processed / r.bare_rate:>8.3f} "
+            f"{processed / bare_one:>8.3f} "
             f"{speedup:>8.2f} {r.startup:>7.1f}  {', '.join(f'{mb:.0f}' for mb in r.peak_rss)}"
         )
     print()
