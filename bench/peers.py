@@ -135,7 +135,7 @@ def run(count: int, process: bool, work: Path) -> list[Timing]:
                 run_peer(python, project=work / f"peer{index}", peer=peer, dovecot=dovecot, count=count)
             )
             ours.sync()  # before, between and after the peers: at the machine's speed when they ran
-        return ours.timings(process) + timings
+        return ours.timings() + timings
 
 
 def install_peers(venv: Path) -> Path:
@@ -236,6 +236,7 @@ class Postroom:
         self.pristine = work / "postroom-pristine.sqlite3"
         self.count = len(messages)
         self.work = work
+        self.process = process
         self.runs: list[tuple[float, float]] = []  # (seconds, peak RSS in MB)
         _stack.setup_django(
             {"POSTROOM_DATA_DIR": str(work / "data"), "DATABASE_URL": f"sqlite:///{self.database}"}
@@ -264,14 +265,14 @@ class Postroom:
         self.runs.append((self.count / rate, peak_mb))
         print(f"Postroom: sync {self.count / rate:.1f} s", flush=True)
 
-    def timings(self, process: bool) -> list[Timing]:
-        """The median sync, then (when `process`) the sync + the jobs that turn the last run's new threads
+    def timings(self) -> list[Timing]:
+        """The median sync, then (when converting) the sync + the jobs that turn the last run's new threads
         into cases."""
         seconds = statistics.median(run[0] for run in self.runs)
         runs = " / ".join(f"{run[0]:.1f}" for run in self.runs)
         peak = max(run[1] for run in self.runs)
         sync = Timing("Postroom sync", seconds, f"median of {runs} s; peak RSS {peak:.0f} MB")
-        if not process:
+        if not self.process:
             return [sync]
         converting = convert(self.mailbox_id, self.count)
         print(f"Postroom: case conversion {converting:.1f} s", flush=True)

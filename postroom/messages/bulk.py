@@ -163,10 +163,8 @@ def listened(model: type[models.Model]) -> bool:
     receivers declared by `ignores_creation`): then rows must be created through the ORM."""
     blind = _blind_to_creation.get(model, frozenset())
     for signal in (pre_save, post_save):
-        if not signal.has_listeners(model):
-            continue
-        # The receivers that would run for `model`; Django's own lookup (the public API only says
-        # whether there are any), cached per sender.
+        # The receivers that would run for `model`: Django's own lookup, cached per sender, which its
+        # public `has_listeners` also makes but only says whether there are any.
         sync, asynchronous = signal._live_receivers(model)
         if any(receiver not in blind for receiver in (*sync, *asynchronous)):
             return True

@@ -12,7 +12,7 @@ retry with back-off, and never lose one.
   a worker whose lease was taken over cannot overwrite the new owner's work.
 - A batch runs in one transaction per organization (commits, not CPU, are what processing waits on).
   It first runs with no savepoint per job, step by step across the batch, and on PostgreSQL inserts the
-  cases its conversions create together (`create_together`); if a job fails, or another transaction
+  leads and cases its conversions create together (`create_together`); if a job fails, or another transaction
   claimed one of its threads meanwhile, that try is rolled back and the batch runs again job by job,
   each in its own savepoint: a failing job's effects are rolled back and it alone is retried. The
   transaction first takes the organization's numbering lock (`serialise_conversions`), so two workers'
