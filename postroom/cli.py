@@ -8,15 +8,26 @@ import gc
 import os
 import sys
 
+# The commands that sync mail. They start the parsing processes' fork server before Django's set-up, which
+# it then overlaps: a large backlog's second batch is parsed by a helper, not waited for (see
+# `postroom.sync.parsing`). The cost for a command that turns out to have nothing to parse: ~0.05 s of CPU
+# on another core (`postroom sync --help`: 0.28 -> 0.33 CPU-s, the same wall time).
+SYNCING_COMMANDS = ("run", "worker", "sync")
+
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] and args[0] in SYNCING_COMMANDS:
+        from postroom.sync.parsing import start_parsing_server
+
+        start_parsing_server()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
     import django
 
     django.setup()
     from postroom.commands import dispatch
 
-    return dispatch(sys.argv[1:] if argv is None else argv)
+    return dispatch(args)
 
 
 def entry() -> int:

@@ -35,18 +35,22 @@ def test_anything_else_builds_every_group() -> None:
         assert command_names(build_parser(first)) == list(COMMANDS)
 
 
-def modules_loaded_by(code: str, tmp_path: Path, **environ: str) -> set[str]:
-    """The modules (and their top-level packages) a fresh interpreter has loaded after running `code`
-    (on SQLite without Redis, unless `environ` says otherwise)."""
+def stderr_of(code: str, tmp_path: Path, **environ: str) -> str:
+    """What a fresh interpreter running `code` writes to stderr (on SQLite without Redis, unless
+    `environ` says otherwise)."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["POSTROOM_DATA_DIR"] = str(tmp_path / "data")
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.sqlite3'}"
     env.update(environ)
-    code += "\nprint(*sys.modules, file=sys.stderr)"
     done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=60
     )
-    names = done.stderr.split()
+    return done.stderr
+
+
+def modules_loaded_by(code: str, tmp_path: Path, **environ: str) -> set[str]:
+    """The modules (and their top-level packages) a fresh interpreter has loaded after running `code`."""
+    names = stderr_of(code + "\nprint(*sys.modules, file=sys.stderr)", tmp_path, **environ).split()
     return set(names) | {name.split(".")[0] for name in names}
 
 
@@ -107,3 +111,28 @@ def test_parsing_process_imports_neither_django_nor_the_imap_client(tmp_path: Pa
     loaded = modules_loaded_by("import sys\nimport postroom.sync.parsing\n", tmp_path)
     assert "postroom.messages.parse" in loaded
     assert not loaded & {"django", "imapclient", "imaplib", "postroom.sync.imap"}
+
+
+FORK_SERVER_AT_SETUP = """\
+import contextlib, io, sys
+import django
+from multiprocessing import forkserver
+from postroom.cli import main
+seen = []
+real_setup = django.setup
+def setup(*args, **kwargs):
+    seen.append(forkserver._forkserver._forkserver_pid is not None)
+    return real_setup(*args, **kwargs)
+django.setup = setup
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main([{command!r}, "--help"]) == 0
+print(seen, file=sys.stderr)
+"""
+
+
+def test_the_syncing_commands_start_the_parsing_fork_server_before_django_is_set_up(tmp_path: Path) -> None:
+    """So that it starts while Django does, and a large sync's helpers are ready by its second batch."""
+    for command in ("sync", "worker", "run"):
+        assert stderr_of(FORK_SERVER_AT_SETUP.format(command=command), tmp_path) == "[True]\n", command
+    for command in ("migrate", "messages", "mailbox"):
+        assert stderr_of(FORK_SERVER_AT_SETUP.format(command=command), tmp_path) == "[False]\n", command
