@@ -99,6 +99,21 @@ def test_rows_beyond_one_statement_are_all_inserted_and_counted(cast: Cast) -> N
     assert ThreadKey.objects.count() == 1000
 
 
+def test_insert_returning_gives_the_asked_columns_of_the_rows_it_inserted_only(cast: Cast) -> None:
+    thread = Thread.objects.create(organization=cast.acme)
+    same = {"organization_id": cast.acme.pk}
+    bulk.insert(ThreadKey, KEY, [("50@x", thread.pk)], same=same)
+    rows = [(f"{n}@x", thread.pk) for n in range(400)]  # beyond one statement on SQLite
+
+    returned = bulk.insert_returning(
+        ThreadKey, KEY, rows, ["message_id", "id"], same=same, ignore_conflicts=True
+    )
+
+    stored = dict(ThreadKey.objects.values_list("message_id", "id"))
+    assert sorted(returned) == sorted((key, pk) for key, pk in stored.items() if key != "50@x")
+    assert len(returned) == 399
+
+
 def _outgoing_values(cast: Cast) -> dict[str, object]:
     mailbox = make_mailbox(cast.acme)
     return {

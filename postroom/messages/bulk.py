@@ -102,16 +102,33 @@ def insert_returning_ids(
     """`insert`, returning the new rows' primary keys in the order of `rows`.
 
     Relies, as `bulk_create` does, on the database returning a multi-row INSERT's keys in row order."""
+    pk = model._meta.pk
+    assert pk is not None  # every model has a primary key
+    return [key for (key,) in insert_returning(model, columns, rows, [pk.attname], same=same)]
+
+
+def insert_returning(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Row],
+    returning: Sequence[str],
+    *,
+    same: dict[str, Any] | None = None,
+    ignore_conflicts: bool = False,
+) -> list[tuple[Any, ...]]:
+    """`insert`, returning the `returning` columns (attnames) of each row inserted. With
+    `ignore_conflicts`, a skipped row returns nothing: return a column that tells the rows apart."""
     if not connection.features.can_return_rows_from_bulk_insert:
         raise NotImplementedError("this database cannot return the ids of inserted rows (SQLite needs 3.35+)")
-    statement = _Insert(model, columns, same or {}, None)
-    returning, _params = connection.ops.return_insert_columns([model._meta.pk])
-    ids: list[int] = []
+    statement = _Insert(model, columns, same or {}, OnConflict.IGNORE if ignore_conflicts else None)
+    fields = [_field(model, name) for name in returning]
+    tail, _params = connection.ops.return_insert_columns(fields)
+    found: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
-        for sql, params in _statements(statement, statement.prepare(rows), f" {returning}"):
+        for sql, params in _statements(statement, statement.prepare(rows), f"{statement.suffix} {tail}"):
             cursor.execute(sql, params)
-            ids += [row[0] for row in cursor.fetchall()]
-    return ids
+            found += [tuple(row) for row in cursor.fetchall()]
+    return found
 
 
 def _statements(
