@@ -14,6 +14,7 @@ import dj_database_url
 
 from postroom.datadir import data_dir, secret_file
 from postroom.logs import logging_config
+from postroom.queue_file import QueueConnection
 
 
 def envstr(name: str, default: str) -> str:
@@ -215,6 +216,7 @@ else:
         "huey_class": "huey.SqliteHuey",
         "name": envstr("POSTROOM_QUEUE_NAME", "postroom"),
         "filename": str(DATA_DIR / "queue.sqlite3"),
+        "factory": QueueConnection,  # synchronous=NORMAL, as the database (see postroom.queue_file)
         "immediate": envbool("POSTROOM_QUEUE_IMMEDIATE", False),
         "results": False,
     }

@@ -90,6 +90,17 @@ def test_queueing_processing_loads_the_queue_but_not_the_runner(tmp_path: Path) 
     assert not loaded & {"redis", "psycopg"}
 
 
+def test_the_queue_file_commits_without_an_fsync_per_task_as_the_database_does(tmp_path: Path) -> None:
+    """synchronous=NORMAL in WAL mode (huey's default, FULL, waited for an fsync at every task queued)."""
+    code = QUEUE_PROCESSING + (
+        "from postroom.queue import HUEY\n"
+        "queue = HUEY.storage.conn\n"
+        "print(*[queue.execute(f'PRAGMA {p}').fetchone()[0] for p in ('synchronous', 'journal_mode')],"
+        " file=sys.stderr)\n"
+    )
+    assert stderr_of(code, tmp_path) == "1 wal\n"
+
+
 def test_the_clients_hidden_from_huey_stay_importable(tmp_path: Path) -> None:
     loaded = modules_loaded_by(QUEUE_PROCESSING + "import redis, psycopg\n", tmp_path)
     assert {"huey", "redis", "psycopg"} <= loaded
