@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email import message_from_bytes
+from email.message import Message as MimeMessage
+from email.mime.multipart import MIMEMultipart
 from email.policy import default
 from email.utils import getaddresses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from postroom.autoresponse import reply as reply_module
 from postroom.autoresponse.models import TemplateType
 from postroom.autoresponse.rendering import MAX_RANGE, RenderFailed, render
-from postroom.autoresponse.reply import MAX_REFERENCES, build_reply
+from postroom.autoresponse.reply import MAX_REFERENCES, build_reply, wire_bytes
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
 
@@ -104,3 +109,27 @@ def test_a_template_over_a_bound_fails_every_time() -> None:
             render(source, {})
         with pytest.raises(RenderFailed, match="nested"):
             render(nested, {})
+
+
+# Header values near the fast path's edges: runs of spaces, tabs, leading or trailing blanks, encoded-word
+# look-alikes, characters beyond ASCII, and lengths on both sides of a fold.
+HEADER_TEXT = st.text(alphabet=st.sampled_from([*'ab =?:;<>@,"\t', "é", "日"]), max_size=90)
+
+
+@given(
+    values=st.lists(st.one_of(HEADER_TEXT, st.text(alphabet="xyz ", min_size=60, max_size=80)), max_size=6),
+    html=st.booleans(),
+)
+def test_the_wire_generator_writes_exactly_what_the_classic_api_writes(values: list[str], html: bool) -> None:
+    """`wire_bytes` writes short plain headers itself; every byte must be what `as_bytes` gives."""
+    built: MimeMessage
+    if html:
+        built = MIMEMultipart("alternative", _subparts=[reply_module._text("plain")])
+        built.attach(reply_module._text("<p>html</p>", "html"))
+    else:
+        built = reply_module._text("body")
+    for index, value in enumerate(values):
+        built[f"X-Test-{index}"] = value
+        reply_module._set(built, f"X-Header-{index}", reply_module._header("Subject", value))
+
+    assert wire_bytes(built) == built.as_bytes(policy=reply_module._WIRE)
