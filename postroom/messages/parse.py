@@ -35,6 +35,14 @@ _X_AUTOREPLY = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-autorespon
 _TAG = re.compile(r"<[^>]*>")
 _INVISIBLE = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f<>:\"|?*]")
+# The shapes most address headers take: "a@b.example" and "Ann Lee <a@b.example>", in plain ASCII words.
+# getaddresses tokenizes RFC 5322 in Python (~6 µs an address, 5-7% of parsing bench.sync's mix); for these
+# shapes `_simple_addresses` gives its exact result with one regular expression (see its test).
+_PLAIN_ADDRESS = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_WORD = r"[A-Za-z0-9][A-Za-z0-9'_-]*"
+_SIMPLE_ADDRESS = re.compile(
+    rf"\s*(?:((?:{_PLAIN_WORD}\s+)*{_PLAIN_WORD})?\s*<({_PLAIN_ADDRESS})>|({_PLAIN_ADDRESS}))\s*", re.ASCII
+)
 
 
 @dataclass
@@ -201,12 +209,26 @@ def _addresses(mime: Fields, name: str, problems: Problems) -> list[Address]:
         return []
     texts = [unfold_text(header_text(str(v), problems)) for v in values]
     result: list[Address] = []
-    for display, address in getaddresses(texts):
+    pairs = _simple_addresses(texts)
+    for display, address in getaddresses(texts) if pairs is None else pairs:
         display = decode_words(display, problems).strip()
         address = clean(address).strip()
         if display or address:
             result.append((display, address.lower() if "@" in address else address))
     return result
+
+
+def _simple_addresses(texts: list[str]) -> list[tuple[str, str]] | None:
+    """`getaddresses(texts)` when every comma-separated piece has one of the plain shapes, else None."""
+    pairs: list[tuple[str, str]] = []
+    for text in texts:
+        for piece in text.split(","):
+            match = _SIMPLE_ADDRESS.fullmatch(piece)
+            if match is None:
+                return None
+            name, bracketed, bare = match.groups()
+            pairs.append((" ".join(name.split()) if name else "", bracketed or bare))
+    return pairs
 
 
 def unfold_text(value: str) -> str:
