@@ -442,7 +442,7 @@ def _insert_together(
         if not f.primary_key and f.attname != "record_id" and f.db_default is NOT_PROVIDED
     ]
     insert = _insert_at_once if connection.vendor == "postgresql" else _insert_in_steps
-    made = insert(model, fields, records, organization_id, kind, last_number)
+    made = insert(_Insertion(model, fields, records, organization_id, kind, last_number))
     if len(made) < len(records):
         raise ClaimTaken(
             f"{len(records) - len(made)} of the batch's threads were claimed by another transaction"
@@ -456,19 +456,25 @@ def _insert_together(
 Made = dict[int | None, tuple[int, int]]  # thread id (never None here) -> (the record's key, its claim's key)
 
 
-def _insert_at_once(
-    model: type[Lead] | type[Case],
-    fields: list[bulk.Field],
-    records: list[Record],
-    organization_id: int,
-    kind: str,
-    last_number: int,
-) -> Made:
+@dataclass(frozen=True)
+class _Insertion:
+    """What `_insert_together` inserts: `records` of `model` (their `fields`), and the kind's counter."""
+
+    model: type[Lead] | type[Case]
+    fields: list[bulk.Field]
+    records: list[Record]
+    organization_id: int
+    kind: str
+    last_number: int
+
+
+def _insert_at_once(batch: _Insertion) -> Made:
     """`_insert_together` in one statement (PostgreSQL): the claims, the records joined to the claims
     made, and the counter."""
     quote = connection.ops.quote_name
+    model, fields = batch.model, batch.fields
     source, arrays = bulk.unnest(
-        model, [f.attname for f in fields], [[f.value_from_object(r) for f in fields] for r in records]
+        model, [f.attname for f in fields], [[f.value_from_object(r) for f in fields] for r in batch.records]
     )
     columns = [quote(f.column) for f in fields]
     sql = (  # names from the models, quoted (hence the noqa)
@@ -486,26 +492,21 @@ def _insert_at_once(
         " SELECT thread_id, id, record_id FROM made"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*arrays, organization_id, kind, last_number, organization_id, kind])
+        organization, kind = batch.organization_id, batch.kind
+        cursor.execute(sql, [*arrays, organization, kind, batch.last_number, organization, kind])
         return {thread_id: (pk, claim_id) for thread_id, pk, claim_id in cursor.fetchall()}
 
 
-def _insert_in_steps(
-    model: type[Lead] | type[Case],
-    fields: list[bulk.Field],
-    records: list[Record],
-    organization_id: int,
-    kind: str,
-    last_number: int,
-) -> Made:
+def _insert_in_steps(batch: _Insertion) -> Made:
     """`_insert_together` in three statements, for SQLite (which has no INSERT in a WITH): the claims,
     then, only if every one was made, the records and the counter. A conversion took three statements
     of its own, and SQLite's statements cost CPU in this process (bench.processing --no-rule, 2,000 jobs:
     2.4 -> 0.2 statements a job, 2,697-2,752 -> 3,172-3,403 jobs/s)."""
+    records, fields = batch.records, batch.fields
     claims = bulk.insert_returning(
         ThreadRecord,
         ("organization_id", "thread_id", "kind", "created_at"),
-        [(organization_id, r.thread_id, kind, r.created_at) for r in records],
+        [(batch.organization_id, r.thread_id, batch.kind, r.created_at) for r in records],
         ("thread_id", "id"),
         ignore_conflicts=True,
     )
@@ -513,8 +514,9 @@ def _insert_in_steps(
     if len(claim_ids) < len(records):
         return {}
     rows = [[f.value_from_object(r) for f in fields] + [claim_ids[r.thread_id]] for r in records]
-    keys = bulk.insert_returning_ids(model, [f.attname for f in fields] + ["record_id"], rows)
-    RecordCounter.objects.filter(organization_id=organization_id, kind=kind).update(last_number=last_number)
+    keys = bulk.insert_returning_ids(batch.model, [f.attname for f in fields] + ["record_id"], rows)
+    counter = RecordCounter.objects.filter(organization_id=batch.organization_id, kind=batch.kind)
+    counter.update(last_number=batch.last_number)
     return {r.thread_id: (pk, claim_ids[r.thread_id]) for r, pk in zip(records, keys, strict=True)}
 
 
