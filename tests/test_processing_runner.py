@@ -18,6 +18,7 @@ from postroom.autoresponse.models import AutoReply
 from postroom.crm.models import Case, Lead, RecordCounter, RecordKind, ThreadRecord
 from postroom.mailboxes.models import Mailbox
 from postroom.organizations.models import Membership
+from postroom.outbox.models import OutgoingMessage
 from postroom.processing import runner
 from postroom.processing.models import Conversion, InboundJob, JobStatus
 from postroom.processing.runner import (
@@ -243,8 +244,10 @@ def test_a_batch_costs_a_bounded_number_of_queries_per_job(
 
 def test_a_batch_whose_jobs_all_succeed_takes_no_savepoint_per_job(cast: Cast) -> None:
     """On PostgreSQL a savepoint per job cost two round trips and made every row lock a multixact; the
-    savepoints are only taken when a job of the batch fails (the test above)."""
+    savepoints are only taken when a job of the batch fails (the test above). Nor does an answer take
+    one of its own in this first try."""
     mailbox = case_mailbox(cast.acme, cast.member)
+    make_rule(mailbox)
     count = 5
     arrive(mailbox, [build(sender=f"Customer {n} <customer{n}@example.org>") for n in range(count)])
 
@@ -253,7 +256,7 @@ def test_a_batch_whose_jobs_all_succeed_takes_no_savepoint_per_job(cast: Cast) -
 
     savepoints = [q for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
     assert len(savepoints) <= 1  # the batch's own, when the test itself runs inside a transaction
-    assert Case.objects.count() == count
+    assert Case.objects.count() == AutoReply.objects.count() == OutgoingMessage.objects.count() == count
     assert set(InboundJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
 
 
@@ -409,3 +412,31 @@ def test_a_claim_made_after_the_batch_read_its_threads_sends_the_batch_job_by_jo
     assert [job.case.number if job.case else None for job in jobs] == [1, 2, 3, 4]
     assert ThreadRecord.objects.filter(organization=cast.acme).count() == 4
     assert RecordCounter.objects.get(organization=cast.acme, kind=RecordKind.CASE).last_number == 4
+
+
+def test_an_answer_made_after_the_batch_read_its_answers_is_refused_alone_when_run_job_by_job(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first try's answers take no savepoint: one that meets an answer of the same (rule, message)
+    made meanwhile (here by the batch's own transaction, on every try) fails the whole try. Job by job,
+    that answer is refused alone, with nothing queued for it, and the others go out."""
+    mailbox = case_mailbox(cast.acme, cast.member)
+    rule = make_rule(mailbox)
+    messages = arrive(mailbox, [build(sender=f"C{n} <c{n}@example.org>") for n in range(3)])
+    tries: list[int] = []
+
+    def prepare_then_answer(organization_id: int, jobs: Any) -> None:
+        steps_prepare(organization_id, jobs)
+        tries.append(len(jobs))
+        AutoReply.objects.create(
+            organization=cast.acme, mailbox=mailbox, rule=rule, message=messages[1], sender="c1@example.org"
+        )
+
+    monkeypatch.setattr(runner, "prepare", prepare_then_answer)
+    assert process() == 3
+
+    assert tries == [3, 3]  # together, then job by job
+    assert [job_of(mailbox, m).status for m in messages] == [JobStatus.DONE] * 3
+    assert AutoReply.objects.filter(outgoing__isnull=False).count() == 2
+    assert not AutoReply.objects.filter(message=messages[1], outgoing__isnull=False).exists()
+    assert OutgoingMessage.objects.count() == 2

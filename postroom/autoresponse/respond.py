@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,8 +148,11 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
         language=rendered.language,
         now=now,
     )
+    # The sender's slot, the outgoing message and the answer stand or fall together: a savepoint, except in a
+    # processing batch's first try, which is rolled back whole on an error (and the savepoint is two
+    # statements an answer).
     try:
-        with transaction.atomic():
+        with nullcontext() if batchcache.is_undivided() else transaction.atomic():
             if not claim_sender(mailbox, sender, now, hours):
                 return ResponseOutcome(
                     SKIPPED, f"{sender} was already answered automatically in the last {hours} hours."
@@ -172,6 +176,8 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
                 outgoing=outgoing,
             )
     except IntegrityError:  # another worker answered this (rule, message) first
+        if batchcache.is_undivided():
+            raise  # the batch runs again job by job, and the savepoint above meets this
         return ResponseOutcome(SKIPPED, f"Rule “{rule.name}” already answered this message.")
     _answered_now(reply_row)
     reason = f"Rule “{rule.name}” answered {sender} in {rendered.language or 'the default language'}."

@@ -27,6 +27,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _memo: ContextVar[dict[Hashable, Any] | None] = ContextVar("postroom_batch_memo", default=None)
+_undivided: ContextVar[bool] = ContextVar("postroom_batch_undivided", default=False)
 
 
 @contextmanager
@@ -37,6 +38,23 @@ def batch() -> Iterator[None]:
         yield
     finally:
         _memo.reset(reset)
+
+
+@contextmanager
+def undivided() -> Iterator[None]:
+    """The runner's first try of a batch: any error rolls the whole try back, and the jobs run again one
+    by one, each in a savepoint. Meanwhile a step that would isolate its writes in a savepoint of its own
+    (two statements) lets the error through instead (see `is_undivided`)."""
+    reset = _undivided.set(True)
+    try:
+        yield
+    finally:
+        _undivided.reset(reset)
+
+
+def is_undivided() -> bool:
+    """Whether an error now rolls the batch's whole try back (`undivided`)."""
+    return _undivided.get()
 
 
 def remember(key: Hashable, value: object) -> None:

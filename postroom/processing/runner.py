@@ -149,7 +149,8 @@ def _run_group(
         numbers = serialise_conversions(organization_id)
         prepare(organization_id, group)  # under the lock: nobody else converts this organization's mail
         if together:
-            _run_together(numbers, group)
+            with batchcache.undivided():
+                _run_together(numbers, group)
         else:
             _run_each(group, now)
         _save(group, token)
