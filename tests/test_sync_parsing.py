@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from multiprocessing import forkserver
 
 import pytest
 
@@ -89,3 +90,28 @@ def test_leaving_early_stops_the_fetching_and_the_parsing_process() -> None:
 
     assert list(uids) == [1, 2] and parsed[0].subject == "Batch mail 1"
     assert not pipeline._thread.is_alive()
+
+
+def test_where_the_fork_server_cannot_start_parsing_processes_are_spawned(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A long TMPDIR makes the fork server's socket path too long for AF_UNIX: the sync must still parse."""
+
+    def too_long() -> None:
+        raise OSError("AF_UNIX path too long")
+
+    monkeypatch.setattr(forkserver, "ensure_running", too_long)
+    parsing._context.cache_clear()
+    try:
+        parsing.start_parsing_server()
+        assert parsing._context().get_start_method() == "spawn"
+        pool = parsing.ParsePool()
+        try:
+            parsed = pool.submit([RAWS[1], RAWS[2]]).result(timeout=60)
+        finally:
+            pool.close()
+    finally:
+        parsing._context.cache_clear()
+
+    assert [p.subject for p in parsed] == [parse(RAWS[1]).subject, parse(RAWS[2]).subject]
+    assert "the fork server cannot start here (AF_UNIX path too long)" in caplog.text

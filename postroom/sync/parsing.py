@@ -6,13 +6,15 @@ socket, and the database driver releases the GIL while SQLite or PostgreSQL work
 and parsed while batch k is stored. `postroom.messages.store.store_parsed` takes the results.
 
 The helpers are forked by multiprocessing's fork server, a process that has imported only this module
-(see `start_parsing_server`): a helper then starts in ~0.02 s, where a freshly spawned interpreter took
+(see `start_parsing_server`): a helper then starts in ~0.02 s, where a freshly spawned interpreter takes
 0.1-0.3 s. Keep this module's imports to what parsing needs (no Django, no IMAP client): the fork server
 imports them, and the fetching thread parses the batches itself until its helper answers.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import multiprocessing
 import os
 import queue
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     Fetch: TypeAlias = Callable[[Sequence[int]], list[FetchedMessage]]
     Batch: TypeAlias = tuple[Sequence[int], list[FetchedMessage], list[ParsedMessage]]
     _Pending: TypeAlias = tuple[Sequence[int], list[FetchedMessage], Future[list[ParsedMessage]]]
+
+logger = logging.getLogger(__name__)
 
 _PUT_WAIT = 0.2  # seconds between looks at the stop flag while the consumer is busy
 
@@ -59,12 +63,20 @@ def exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _forkserver() -> multiprocessing.context.ForkServerContext:
-    """multiprocessing's fork server, set to import this module before it forks anything. Not a plain
-    fork of the caller: a worker runs threads and holds open database connections, which a forked child
-    must not inherit; the fork server is a fresh interpreter that has neither."""
+@functools.cache
+def _context() -> multiprocessing.context.BaseContext:
+    """multiprocessing's fork server, set to import this module before it forks anything, and started.
+    Not a plain fork of the caller: a worker runs threads and holds open database connections, which a
+    forked child must not inherit; the fork server is a fresh interpreter that has neither. Where it
+    cannot start (its socket's path in a long TMPDIR is too long for AF_UNIX, say), parsing processes are
+    spawned instead: 0.1-0.3 s slower to start, the same parsing."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
+    try:
+        forkserver.ensure_running()
+    except OSError as exc:
+        logger.warning("parsing processes will be spawned: the fork server cannot start here (%s)", exc)
+        return multiprocessing.get_context("spawn")
     return context
 
 
@@ -72,18 +84,17 @@ def start_parsing_server() -> None:
     """Start the fork server now, in the background (it takes 0.1-0.3 s, mostly on another core), so
     that it is ready when a sync needs a parsing process. The commands that sync call this first thing;
     otherwise the first ParsePool starts it, and waits."""
-    _forkserver()
-    forkserver.ensure_running()
+    _context()
 
 
 class ParsePool:
-    """One parsing process, forked by the fork server. Each running pipeline has its own, so a worker has
-    at most POSTROOM_SYNC_CONCURRENCY of them (see `postroom.sync.slots`)."""
+    """One parsing process, forked by the fork server (see `_context`). Each running pipeline has its own,
+    so a worker has at most POSTROOM_SYNC_CONCURRENCY of them (see `postroom.sync.slots`)."""
 
     def __init__(self) -> None:
         self._executor = ProcessPoolExecutor(
             max_workers=1,
-            mp_context=_forkserver(),
+            mp_context=_context(),
             initializer=exit_with_parent,
             initargs=(os.getpid(),),
         )
