@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from postroom.mailboxes.models import Mailbox
 from postroom.messages.models import Message
-from postroom.sync.engine import _ramped_chunks, sync_mailbox
+from postroom.sync.engine import _chunks, sync_mailbox
 from postroom.sync.models import Placement
 from tests.conftest import Cast
 from tests.mailbuilder import build
@@ -257,8 +257,8 @@ def test_same_message_in_two_mailboxes_of_one_organization_is_stored_once_with_t
 def test_a_pipelined_backlog_starts_with_a_small_batch_and_doubles_it_up_to_a_full_one() -> None:
     """Nothing is stored until the first batch is fetched and parsed: a small one gets storing going."""
     uids = list(range(1, 2001))
-    chunks = list(_ramped_chunks(uids, 50, 250))
+    chunks = list(_chunks(uids, 250, first=50))
     assert [len(chunk) for chunk in chunks] == [50, 100, 200, 250, 250, 250, 250, 250, 250, 150]
     assert [uid for chunk in chunks for uid in chunk] == uids
-    assert [len(chunk) for chunk in _ramped_chunks([1, 2, 3], 50, 250)] == [3]
-    assert [len(chunk) for chunk in _ramped_chunks(uids[:12], 50, 5)] == [5, 5, 2]  # never above `size`
+    assert [len(chunk) for chunk in _chunks([1, 2, 3], 250, first=50)] == [3]
+    assert [len(chunk) for chunk in _chunks(uids[:12], 5, first=50)] == [5, 5, 2]  # never above `size`

@@ -189,13 +189,12 @@ class FolderSync:
         """Fetch and store `uids` batch by batch. For a large backlog, batch k+1 is fetched and parsed
         (in a thread and a helper process) while batch k is written: fetching, parsing and the
         database are the three big costs."""
-        chunks = list(_chunks(uids, BATCH))
-        if len(chunks) < PARALLEL_PARSE_BATCHES:
-            for chunk in chunks:
+        if len(uids) <= (PARALLEL_PARSE_BATCHES - 1) * BATCH:  # too few batches to pay for the pipeline
+            for chunk in _chunks(uids, BATCH):
                 fetched = self.connection.fetch_messages(chunk)
                 self._store_batch(chunk, fetched, parse_all([m.raw for m in fetched]))
             return
-        chunks = list(_ramped_chunks(uids, FIRST_PIPELINED_BATCH, BATCH))
+        chunks = list(_chunks(uids, BATCH, first=FIRST_PIPELINED_BATCH))
         with Pipeline(self.connection.fetch_messages, chunks) as pipeline:
             for chunk, fetched, parsed in pipeline:
                 self._store_batch(chunk, fetched, parsed)
@@ -375,15 +374,11 @@ def _record_failure(mailbox: Mailbox, report: SyncReport, code: str, message: st
     logger.info("sync of mailbox %s failed: %s", mailbox.pk, code)
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _ramped_chunks(items: Sequence[int], first: int, size: int) -> Iterator[Sequence[int]]:
-    """Chunks of `first` items, then twice as many, and so on up to `size`."""
-    start, first = 0, min(first, size)
+def _chunks(items: Sequence[int], size: int, first: int | None = None) -> Iterator[Sequence[int]]:
+    """Chunks of `size` items; with `first`, the first chunk has that many, the next twice as many, and
+    so on up to `size`."""
+    start, length = 0, min(first or size, size)
     while start < len(items):
-        yield items[start : start + first]
-        start += first
-        first = min(size, first * 2)
+        yield items[start : start + length]
+        start += length
+        length = min(size, length * 2)
