@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
 
 from postroom.crm.models import Lead
@@ -111,7 +111,35 @@ def test_insert_returning_gives_the_asked_columns_of_the_rows_it_inserted_only(c
 
     stored = dict(ThreadKey.objects.values_list("message_id", "id"))
     assert sorted(returned) == sorted((key, pk) for key, pk in stored.items() if key != "50@x")
-    assert len(returned) == 399
+    # In the order of the rows given: insert_returning_ids pairs keys with rows by position.
+    assert [key for key, _pk in returned] == [f"{n}@x" for n in range(400) if n != 50]
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut_short(cast: Cast) -> None:
+    # PostgreSQL inserts conflict-skipping rows from unnest() arrays: typed varchar(n)[], the cast would
+    # cut a long value to n characters where an INSERT refuses it. (SQLite keeps any length.)
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce a column's max_length")
+    thread = Thread.objects.create(organization=cast.acme)
+    same = {"organization_id": cast.acme.pk}
+    too_long = "x" * (ThreadKey._meta.get_field("message_id").max_length + 1)  # type: ignore[operator]
+    with pytest.raises(DataError), transaction.atomic():
+        bulk.insert(ThreadKey, KEY, [(too_long, thread.pk)], same=same, ignore_conflicts=True)
+    with pytest.raises(DataError), transaction.atomic():
+        bulk.insert_returning(ThreadKey, KEY, [(too_long, thread.pk)], ["id"], same=same)
+    assert not ThreadKey.objects.exists()
+
+
+def test_select_in_finds_the_rows_among_many_values(cast: Cast) -> None:
+    thread = Thread.objects.create(organization=cast.acme)
+    other = Thread.objects.create(organization=cast.globex)
+    keys = [f"{n}@x" for n in range(1200)]  # beyond one IN (...) on SQLite
+    bulk.insert(ThreadKey, KEY, [(k, thread.pk) for k in keys[::3]], same={"organization_id": cast.acme.pk})
+    bulk.insert(ThreadKey, KEY, [(k, other.pk) for k in keys[1::3]], same={"organization_id": cast.globex.pk})
+
+    found = bulk.select_in(ThreadKey, ["message_id"], {"organization_id": cast.acme.pk}, "message_id", keys)
+
+    assert sorted(key for (key,) in found) == sorted(keys[::3])
 
 
 def _outgoing_values(cast: Cast) -> dict[str, object]:
