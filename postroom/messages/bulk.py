@@ -149,18 +149,12 @@ def _unnest_insert(statement: _Insert, prepared: list[tuple[Any, ...]], tail: st
     order given. Its text does not grow with the rows. Django's cursor binds parameters client-side, so a
     multi-row VALUES was split at every placeholder in Python and parsed by the server a value at a time:
     53 µs a row of a 250-row placement batch against 26 µs this way (client and server CPU)."""
-    given = statement.fields[: len(statement.converters)]
-    fixed = statement.fields[len(given) :]
+    given, fixed = statement.fields[: statement.given], statement.fields[statement.given :]
     names = [f"c{i}" for i in range(len(given))]
     arrays = [list(column) for column in zip(*(row[: len(given)] for row in prepared), strict=True)]
-    template = "{} SELECT {} FROM unnest({}) WITH ORDINALITY AS u ({}, n) ORDER BY n{}"  # noqa: S608 - names
-    sql = template.format(
-        statement.head,
-        ", ".join([*names, *map(_typed_placeholder, fixed)]),
-        ", ".join(f"%s::{_array_type(f)}[]" for f in given),
-        ", ".join(names),
-        tail,
-    )
+    template = "{} SELECT {} FROM {} WITH ORDINALITY AS u ({}, n) ORDER BY n{}"  # noqa: S608 - names
+    selected = ", ".join([*names, *map(_typed_placeholder, fixed)])
+    sql = template.format(statement.head, selected, _unnest_sql(given), ", ".join(names), tail)
     return sql, [*statement.tail, *arrays]
 
 
@@ -284,16 +278,20 @@ def unnest(model: type[models.Model], columns: Sequence[str], rows: Sequence[Row
     converters = [_converter(f) for f in fields]
     prepared = [_converted(row, converters) for row in rows]
     arrays = [list(values) for values in zip(*prepared, strict=True)] if prepared else [[] for _ in fields]
-    sql = "unnest({})".format(", ".join(f"%s::{_array_type(f)}[]" for f in fields))
-    return sql, arrays
+    return _unnest_sql(fields), arrays
+
+
+def _unnest_sql(fields: Sequence[Field]) -> str:
+    """`unnest(%s::type[], ...)`, an array parameter for each of `fields`. Text columns take text
+    arrays: an explicit cast to varchar(n) would cut a longer value short where inserting it raises an
+    error."""
+    return "unnest({})".format(", ".join(f"%s::{_array_type(f)}[]" for f in fields))
 
 
 _TEXT_TYPES = {"CharField", "EmailField", "SlugField", "TextField"}  # text is assigned to them as it is
 
 
 def _array_type(field: Field) -> str:
-    """The element type of an unnest() array for `field`'s values: text for every text column, because
-    an explicit cast to varchar(n) cuts a longer value short where inserting it raises an error."""
     if field.get_internal_type() in _TEXT_TYPES:
         return "text"
     return str(field.db_type(connection))
@@ -372,7 +370,8 @@ def select_in(
 class _Insert:
     """An INSERT statement's parts, and how to turn caller rows into its parameter rows."""
 
-    fields: list[Field]
+    fields: list[Field]  # the columns the rows give, then the fixed ones (`same` and defaults)
+    given: int  # how many of `fields` the caller's rows give
     target: str  # table (columns)
     head: str  # INSERT INTO table (columns)
     row_sql: str  # (%s, %s, ...)
@@ -391,6 +390,7 @@ class _Insert:
         fixed = [(_field(model, name), value) for name, value in same.items()]
         fixed += _defaults(model, {*columns, *same})
         self.fields = given + [f for f, _value in fixed]
+        self.given = len(given)
         quote = connection.ops.quote_name
         self.target = "{} ({})".format(
             quote(model._meta.db_table), ", ".join(quote(f.column) for f in self.fields)
