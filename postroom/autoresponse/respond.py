@@ -151,8 +151,9 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
     # The sender's slot, the outgoing message and the answer stand or fall together: a savepoint, except in a
     # processing batch's first try, which is rolled back whole on an error (and the savepoint is two
     # statements an answer).
+    undivided = batchcache.is_undivided()
     try:
-        with nullcontext() if batchcache.is_undivided() else transaction.atomic():
+        with nullcontext() if undivided else transaction.atomic():
             if not claim_sender(mailbox, sender, now, hours):
                 return ResponseOutcome(
                     SKIPPED, f"{sender} was already answered automatically in the last {hours} hours."
@@ -176,7 +177,7 @@ def answer(rule: Rule, message: Message, mailbox: Mailbox, record: Lead | Case |
                 outgoing=outgoing,
             )
     except IntegrityError:  # another worker answered this (rule, message) first
-        if batchcache.is_undivided():
+        if undivided:
             raise  # the batch runs again job by job, and the savepoint above meets this
         return ResponseOutcome(SKIPPED, f"Rule “{rule.name}” already answered this message.")
     _answered_now(reply_row)
